@@ -1,0 +1,261 @@
+"""Configuration: ``[tool.memlint]`` in pyproject.toml or a top-level ``memlint.toml``.
+
+The nearest configuration file at or above each checked file applies (``--config`` overrides
+that). Keys are validated: an unknown key or code is an error naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from memlint.rule import Rule
+from memlint.rules import all_rules
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A configuration or command-line value that memlint cannot use; shown as one line."""
+
+
+DEFAULT_EXCLUDE = (
+    ".bzr", ".direnv", ".eggs", ".git", ".hg", ".mypy_cache", ".nox", ".pants.d", ".pytype",
+    ".ruff_cache", ".svn", ".tox", ".venv", ".memlint_cache", "__pypackages__", "_build",
+    "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
+)
+
+_LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
+_BASE_KEYS = frozenset(_LIST_KEYS) | {"per-file-ignores", "cache-dir"}
+
+
+def rule_options() -> dict[str, Any]:
+    """Every rule option by its kebab-case name."""
+    options = {}
+    for rule in all_rules().values():
+        for option in rule.options:
+            options[option.name] = option
+    return options
+
+
+def resolve_selector(selector: str, where: str) -> set[str]:
+    """``MEM001``, a prefix such as ``MEM0`` or ``MEM``, or ``ALL`` → the codes it names."""
+    codes = all_rules()
+    token = selector.strip().upper()
+    if token == "ALL":
+        return set(codes)
+    matched = {code for code in codes if code.startswith(token)} if token else set()
+    if not matched:
+        raise ConfigError(f"unknown rule selector {selector!r} in {where}; valid codes: {', '.join(codes)}")
+    return matched
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path | None = None  # directory of the config file that applied, if any
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    cache_dir: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def enabled_codes(self) -> set[str]:
+        rules = all_rules()
+        if self.select is None:
+            enabled = {code for code, rule in rules.items() if rule.default_enabled}
+        else:
+            enabled = set().union(*(resolve_selector(s, "select") for s in self.select)) if self.select else set()
+        for selector in self.extend_select:
+            enabled |= resolve_selector(selector, "extend-select")
+        for selector in self.ignore:
+            enabled -= resolve_selector(selector, "ignore")
+        return enabled
+
+    def rules_for(self, path: Path | None) -> list[type[Rule]]:
+        enabled = self.enabled_codes()
+        if path is not None and self.per_file_ignores:
+            relative = self.relative(path)
+            for pattern, selectors in self.per_file_ignores.items():
+                if _matches(relative, path, pattern):
+                    for selector in selectors:
+                        enabled -= resolve_selector(selector, "per-file-ignores")
+        rules = all_rules()
+        return [rules[code] for code in sorted(enabled)]
+
+    def relative(self, path: Path) -> str:
+        base = self.root or Path.cwd()
+        try:
+            return Path(os.path.abspath(path)).relative_to(os.path.abspath(base)).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def is_excluded(self, path: Path) -> bool:
+        relative = self.relative(path)
+        for pattern in (*self.exclude, *self.extend_exclude):
+            if _matches(relative, path, pattern):
+                return True
+        return False
+
+    def fingerprint(self) -> str:
+        """What the cache keys on: everything that changes findings."""
+        return repr(
+            (sorted(self.enabled_codes()), sorted(self.per_file_ignores.items()), sorted(self.options.items()))
+        )
+
+
+def _matches(relative: str, path: Path, pattern: str) -> bool:
+    """Glob match against the relative path, any trailing part of it, or the base name."""
+    pattern = pattern.rstrip("/")
+    if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(path.name, pattern):
+        return True
+    parts = relative.split("/")
+    return any(fnmatch.fnmatch("/".join(parts[i:]), pattern) for i in range(len(parts))) or any(
+        fnmatch.fnmatch(part, pattern) for part in parts
+    )
+
+
+def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: '{key}' must be a list of strings")
+    return tuple(value)
+
+
+def settings_from_table(table: Mapping[str, Any], where: str, root: Path | None) -> Settings:
+    options = rule_options()
+    valid = sorted(_BASE_KEYS | set(options))
+    values: dict[str, Any] = {}
+    parsed_options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _LIST_KEYS:
+            values[key.replace("-", "_")] = _string_list(value, key, where)
+        elif key == "per-file-ignores":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: 'per-file-ignores' must be a table of pattern = [codes]")
+            values["per_file_ignores"] = {p: _string_list(v, f"per-file-ignores.{p}", where) for p, v in value.items()}
+        elif key == "cache-dir":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: 'cache-dir' must be a string")
+            values["cache_dir"] = value
+        elif key in options:
+            parsed_options[key] = coerce_option(options[key], value, where)
+        else:
+            raise ConfigError(f"{where}: unknown key '{key}'; valid keys: {', '.join(valid)}")
+    settings = Settings(root=root, options=parsed_options, source=where, **values)
+    if "exclude" in values:
+        settings = replace(settings, exclude=values["exclude"])
+    # Validate selectors now so a typo is reported once, up front.
+    for selector in (*(settings.select or ()), *settings.extend_select, *settings.ignore):
+        resolve_selector(selector, where)
+    for selectors in settings.per_file_ignores.values():
+        for selector in selectors:
+            resolve_selector(selector, where)
+    return settings
+
+
+def coerce_option(option: Any, value: Any, where: str) -> Any:
+    expected = option.type
+    if expected is int and isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    if expected is bool and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    if expected is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: '{option.name}' must be an integer")
+    if not isinstance(value, expected) and value is not None:
+        raise ConfigError(f"{where}: '{option.name}' must be {expected.__name__}")
+    return value
+
+
+def load_config_file(path: Path) -> Settings | None:
+    """Settings from one file, or None when a pyproject.toml has no [tool.memlint]."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("memlint")
+        if table is None:
+            return None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.memlint] must be a table")
+        return settings_from_table(table, f"{path} [tool.memlint]", path.parent)
+    return settings_from_table(data, str(path), path.parent)
+
+
+class ConfigResolver:
+    """Finds the configuration for each file: nearest memlint.toml / pyproject.toml upwards."""
+
+    def __init__(self, explicit: Path | None = None, overrides: Mapping[str, Any] | None = None) -> None:
+        self.overrides = dict(overrides or {})
+        self._by_dir: dict[Path, Settings] = {}
+        self._explicit = load_config_file(explicit) if explicit is not None else None
+        if explicit is not None and self._explicit is None:
+            raise ConfigError(f"{explicit}: no [tool.memlint] table")
+
+    def for_path(self, path: Path) -> Settings:
+        directory = Path(os.path.abspath(path if path.is_dir() else path.parent))
+        if self._explicit is not None:
+            return self._apply_overrides(self._explicit)
+        return self._apply_overrides(self._find(directory))
+
+    def _find(self, directory: Path) -> Settings:
+        if directory in self._by_dir:
+            return self._by_dir[directory]
+        settings: Settings | None = None
+        for name in ("memlint.toml", "pyproject.toml"):
+            candidate = directory / name
+            if candidate.is_file():
+                settings = load_config_file(candidate)
+                if settings is not None:
+                    break
+        if settings is None:
+            parent = directory.parent
+            settings = self._find(parent) if parent != directory else Settings()
+        self._by_dir[directory] = settings
+        return settings
+
+    def _apply_overrides(self, settings: Settings) -> Settings:
+        o = self.overrides
+        if not o:
+            return settings
+        changes: dict[str, Any] = {}
+        if o.get("select") is not None:
+            changes["select"] = tuple(o["select"])
+        if o.get("extend_select"):
+            changes["extend_select"] = settings.extend_select + tuple(o["extend_select"])
+        if o.get("ignore"):
+            changes["ignore"] = settings.ignore + tuple(o["ignore"])
+        if o.get("exclude") is not None:
+            changes["exclude"] = tuple(o["exclude"])
+        if o.get("extend_exclude"):
+            changes["extend_exclude"] = settings.extend_exclude + tuple(o["extend_exclude"])
+        return replace(settings, **changes)
+
+
+def split_codes(values: Iterable[str] | None) -> list[str] | None:
+    """``--select MEM001,MEM002 --select MEM003`` → a flat list."""
+    if values is None:
+        return None
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
