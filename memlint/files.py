@@ -59,13 +59,18 @@ def discover(
 
 def _walk(root: Path, resolver: ConfigResolver) -> Iterator[Target]:
     real_root = os.path.realpath(root)
+    # A directory the user named is checked even if it lies under an excluded one (as ruff does:
+    # `memlint check .venv/lib/python3.11/site-packages/torch`); below it, excludes apply as usual.
+    named_excluded = resolver.for_path(root / "_").is_excluded(root)
     for directory, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(directory)
         settings = resolver.for_path(here / "_")
         dirnames[:] = sorted(
             d
             for d in dirnames
-            if not d.startswith(".") and not settings.is_excluded(here / d) and not (here / d).is_symlink()
+            if not d.startswith(".")
+            and not _excluded(settings, here / d, root, named_excluded)
+            and not (here / d).is_symlink()
         )
         for name in sorted(filenames):
             if not name.endswith(SOURCE_SUFFIXES):
@@ -80,9 +85,16 @@ def _walk(root: Path, resolver: ConfigResolver) -> Iterator[Target]:
             if path.is_symlink() and not _inside(os.path.realpath(path), real_root):
                 continue  # never reach outside the tree the user named
             file_settings = resolver.for_path(path)
-            if file_settings.is_excluded(path):
+            if _excluded(file_settings, path, root, named_excluded):
                 continue
             yield Target(path, file_settings)
+
+
+def _excluded(settings: Settings, path: Path, root: Path, named_excluded: bool) -> bool:
+    if not named_excluded:
+        return settings.is_excluded(path)
+    below = os.path.relpath(path, root)  # judge only the part under the named directory
+    return settings.is_excluded(Path(settings.root or Path.cwd(), below))
 
 
 def _inside(path: str, root: str) -> bool:
