@@ -194,15 +194,20 @@ def lint_text(
     rules: Sequence[type[Rule]],
     options: Mapping[str, Any] | None = None,
     with_edits: bool = False,
+    apply_noqa: bool = True,
 ) -> list[Finding]:
-    """Findings for one source text, noqa applied, sorted. Raises ParseFailure."""
+    """Findings for one source text, noqa applied, sorted. Raises ParseFailure.
+
+    ``apply_noqa=False`` leaves suppression to the caller (flake8 handles ``# noqa`` itself).
+    """
     text = text[1:] if text.startswith("\ufeff") else text
     analysis = analyze(text, filename, rules, options)
     if analysis is None:
         return []
     findings = []
     seen: set[tuple[str, int, int]] = set()
-    for report in _unsuppressed(analysis, text):
+    reports = _unsuppressed(analysis, text) if apply_noqa else analysis.reports
+    for report in reports:
         row, col, end_row, end_col = _span(analysis.positions, report.node)
         if (report.rule.code, row, col) in seen:
             continue
