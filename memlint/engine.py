@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from memlint.context import TRACKED_LIBRARIES, FileContext
+from memlint.context import TRACKED_LIBRARIES, FileContext, walk
 from memlint.noqa import parse_suppressions
 from memlint.rule import Report, Rule
 
@@ -158,7 +156,7 @@ def analyze(
     settings = dict(options or {})
     instances = [rule(ctx, _rule_settings(rule, settings)) for rule in active]
     try:
-        module.visit(_Dispatcher(ctx, instances))
+        walk(module, _Dispatcher(ctx, instances))
     except RecursionError:
         raise ParseFailure("too deeply nested to analyse") from None
     analysis = Analysis(module, ctx.reports)
@@ -244,6 +242,9 @@ def _apply(reports: Sequence[Report], module: cst.Module) -> cst.Module:
         imports.update(report.fix.imports)
     new_module = module.visit(_Replacer(replacements)) if replacements else module
     if imports:
+        from libcst.codemod import CodemodContext  # imported here: it costs 0.3 s at start-up
+        from libcst.codemod.visitors import AddImportsVisitor, ImportItem
+
         new_module = AddImportsVisitor(
             CodemodContext(), [ImportItem(name) for name in sorted(imports)]
         ).transform_module(new_module)
