@@ -46,7 +46,29 @@ def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--compare-file", type=Path, metavar="PATH", help="a file the script writes; must stay the same")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw memory over time for both versions")
     parser.add_argument("--output-format", choices=("text", "json"), default="text")
+    _split_at_double_dash(parser)
     return parser
+
+
+def _split_at_double_dash(parser: argparse.ArgumentParser) -> None:
+    """Everything after the first ``--`` is the script's, wherever verify's own options stand.
+
+    argparse alone fills ``script_args`` right after SCRIPT, so ``verify a.py --repeat 3 -- --lr 1``
+    would fail; the subparser therefore parses only what precedes ``--``.
+    """
+    parse_known = parser.parse_known_args
+
+    def parse_known_args(args: Sequence[str] | None = None, namespace: Any = None) -> Any:
+        args = list(sys.argv[1:] if args is None else args)
+        rest: list[str] = []
+        if "--" in args:
+            cut = args.index("--")
+            args, rest = args[:cut], args[cut + 1:]
+        namespace, extras = parse_known(args, namespace)
+        namespace.script_args = [*(namespace.script_args or []), *rest]
+        return namespace, extras
+
+    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _positive_int(text: str) -> int:
@@ -148,7 +170,7 @@ def _verify(args: argparse.Namespace, report: dict[str, Any]) -> int:
         repeat=args.repeat,
         timeout=args.timeout,
         compare_file=args.compare_file,
-        libraries=libraries_mentioned(source.text) or frozenset({"torch"}),
+        libraries=libraries_mentioned(source.text),
     )
     with _progress(args.output_format) as on_run:
         runs = run_plan(plan, on_run)

@@ -78,6 +78,8 @@ _NOT_TORCH = object()
 
 
 def _torch_load(data: bytes) -> Any:
+    if not (data.startswith(b"PK\x03\x04") or data.startswith(b"\x80")):  # torch.save: zip or pickle
+        return _NOT_TORCH
     try:
         import torch
 
