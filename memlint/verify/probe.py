@@ -65,10 +65,11 @@ def _cuda_peaks() -> tuple[int | None, int | None]:
 
 def _run_as_main(code_path: str, script: str) -> None:
     """What ``python SCRIPT`` does, with the code read from ``code_path``."""
+    filename = os.path.abspath(script)  # as Python >= 3.9 sets __main__.__file__
     with open(code_path, "rb") as source:
-        code = compile(source.read(), script, "exec", dont_inherit=True)
+        code = compile(source.read(), filename, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
-    main.__dict__.update(__file__=script, __builtins__=__builtins__, __cached__=None, __spec__=None)
+    main.__dict__.update(__file__=filename, __builtins__=__builtins__, __cached__=None, __spec__=None)
     sys.modules["__main__"] = main
     exec(code, main.__dict__)
 
@@ -82,8 +83,8 @@ def main() -> None:
     for name in _ENV_ALL:  # the script sees the environment it would see without the probe
         os.environ.pop(name, None)
 
-    sys.argv = [script, *args]
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    sys.argv = [script, *args]  # argv[0] as the user typed it; same cwd, so a relative one still works
+    sys.path[0] = os.path.dirname(os.path.realpath(script))  # Python resolves a symlinked script here
     for module in preload:
         try:
             __import__(module)

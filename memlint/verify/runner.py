@@ -203,7 +203,7 @@ def run_plan(plan: Plan, on_run: Callable[[int, int, str], None] | None = None) 
     Temporary files (both sources, outputs, measurements) live in one private directory that is
     removed before this returns.
     """
-    script = Path(os.path.abspath(plan.script))
+    script = plan.script  # as given: the probe makes argv[0], __file__ and sys.path[0] from it
     env = run_environment(plan.env, plan.libraries)
     preload = preload_modules(plan.libraries)
     runs: dict[str, list[RunResult]] = {v: [] for v in VERSIONS}
