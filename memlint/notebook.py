@@ -14,6 +14,7 @@ cells stay as they were. Imports a fix adds go to the first code cell.
 
 from __future__ import annotations
 
+import ast
 import bisect
 import difflib
 import re
@@ -58,7 +59,8 @@ class _Cell:
 class _Module:
     text: str
     cells: list[_Cell] = field(default_factory=list)
-    magics: list[str] = field(default_factory=list)  # original lines, by placeholder index
+    # By placeholder index: the original line, and the indentation its placeholder was given.
+    magics: list[tuple[str, str]] = field(default_factory=list)
 
     def locate(self, row: int) -> tuple[_Cell, int]:
         """The cell holding a module row, and the 1-based row within it."""
@@ -121,19 +123,20 @@ def _is_magic(body: str) -> bool:
     return string is None and body[:code_end].rstrip().endswith("?")
 
 
-def _mask(source: str, magics: list[str]) -> str:
+def _mask(source: str, magics: list[tuple[str, str]]) -> str:
     out: list[str] = []
-    depth, string, continued, masking = 0, None, False, False
+    depth, string, continued, masking, indent = 0, None, False, False, ""
     for line in _split_lines(source):
-        body = line.rstrip("\n")
+        body = line.rstrip("\r\n")
         ending = line[len(body):]
         if masking or (depth == 0 and string is None and not continued and _is_magic(body)):
-            indent = body[: len(body) - len(body.lstrip())]
+            if not masking:  # a continuation line keeps the indentation of the magic it continues
+                indent = body[: len(body) - len(body.lstrip())]
             out.append(indent + _PLACEHOLDER.format(index=len(magics)) + ending)
-            magics.append(body)
+            magics.append((body, indent))
             masking = body.rstrip().endswith("\\")  # a magic continued on the next line
             continue
-        depth, string, continued, _ = _scan(body.rstrip("\r"), depth, string)
+        depth, string, continued, _ = _scan(body, depth, string)
         out.append(line)
     return "".join(out)
 
@@ -250,15 +253,27 @@ def _insert_imports(text: str, imports: list[str]) -> str:
     return "".join(lines[:insert_at] + imports + lines[insert_at:])
 
 
-def _unmask(text: str, magics: list[str]) -> str:
+def _unmask(text: str, magics: list[tuple[str, str]]) -> str:
     out = []
     for line in _split_lines(text):
-        body = line.rstrip("\n")
+        body = line.rstrip("\r\n")
         match = _PLACEHOLDER_LINE.match(body)
         if match:
-            line = match.group(1) + magics[int(match.group(2))].lstrip() + line[len(body):]
+            original, indent = magics[int(match.group(2))]
+            line = _reindent(original, indent, match.group(1)) + line[len(body):]
         out.append(line)
     return "".join(out)
+
+
+def _reindent(line: str, old_indent: str, new_indent: str) -> str:
+    """Shift a restored magic line as a fix shifted its placeholder (``with`` wrapping adds a level)."""
+    if new_indent == old_indent:
+        return line
+    if new_indent.startswith(old_indent):
+        return new_indent[len(old_indent):] + line
+    if old_indent.startswith(new_indent) and line.startswith(old_indent[len(new_indent):]):
+        return line[len(old_indent) - len(new_indent):]
+    return new_indent + line.lstrip()
 
 
 def _fixed_sources(module: _Module, new_text: str) -> dict[int, str]:
@@ -328,7 +343,14 @@ def _parse_problem(filename: str, module: _Module, exc: ParseFailure) -> Problem
         try:
             parse(cell.masked)
         except ParseFailure as own:
-            return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {own.message}", own.row, own.column)
+            message, row, column = own.message, own.row, own.column
+            try:  # Python's own message and position are usually the clearer ones
+                compile(cell.masked, "<notebook cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+            except SyntaxError as error:
+                message, row, column = error.msg, error.lineno, error.offset
+            except (ValueError, RecursionError, MemoryError):
+                pass
+            return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {message}", row, column)
     if exc.row is not None and module.cells:
         cell, row = module.locate(exc.row)
         return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {exc.message}", row, exc.column)
@@ -373,6 +395,9 @@ def check_notebook(
         return outcome
     try:
         notebook = _read_notebook(source)
+    except ImportError:
+        outcome.problems.append(Problem(filename, "checking notebooks needs nbformat: pip install 'memlint-ml[notebook]'"))
+        return outcome
     except Exception as exc:  # nbformat raises NotJSONError, ValidationError, KeyError, ...
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         outcome.problems.append(Problem(filename, f"not a readable notebook: {detail}"))
