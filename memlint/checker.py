@@ -61,6 +61,19 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
 
         return check_notebook(path, settings, rules, mode, with_edits)
     try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if size > settings.max_file_size_mb * 1_000_000:
+        outcome.problems.append(
+            Problem(
+                filename,
+                f"skipped: {size / 1_000_000:.1f} MB is over max-file-size-mb ({settings.max_file_size_mb:g}); "
+                "raise it in [tool.memlint] or exclude the file",
+            )
+        )
+        return outcome
+    try:
         source = read_source(path)
     except SourceError as exc:
         outcome.problems.append(Problem(filename, str(exc)))

@@ -6,6 +6,7 @@ never touch syntax trees.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from collections import Counter
@@ -95,10 +96,33 @@ def rules_for_text(text: str, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
     return [rule for rule in rules if rule.libraries & present]
 
 
+def _python_syntax_error(text: str) -> SyntaxError | None:
+    """Let CPython's parser (about a tenth of libcst's cost) look first.
+
+    libcst's native parser can crash the process on nesting that CPython itself rejects, so
+    such input stops here. Other syntax errors are kept: libcst also accepts syntax newer than
+    this Python, and when it fails too, CPython's message and position are the clearer ones.
+    """
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        if "too many nested" in str(exc.msg) or "too complex" in str(exc.msg):
+            raise ParseFailure("too deeply nested to analyse", exc.lineno, exc.offset) from None
+        return exc
+    except (RecursionError, MemoryError):
+        raise ParseFailure("too deeply nested to analyse") from None
+    except ValueError as exc:  # e.g. null bytes
+        raise ParseFailure(str(exc)) from None
+    return None
+
+
 def parse(text: str) -> cst.Module:
+    python_error = _python_syntax_error(text)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
+        if python_error is not None:
+            raise ParseFailure(python_error.msg, python_error.lineno, python_error.offset) from None
         message = str(exc.message).strip().splitlines()[0] if exc.message else "syntax error"
         raise ParseFailure(message, exc.raw_line, exc.raw_column + 1) from None
     except RecursionError:

@@ -15,12 +15,13 @@ from memlint.rules import all_rules
 
 
 def make_console(stderr: bool = False) -> Console:
-    no_color = bool(os.environ.get("NO_COLOR"))
+    plain = bool(os.environ.get("NO_COLOR"))  # no-color.org: no colour, and we drop bold too
     return Console(
         stderr=stderr,
         highlight=False,
         soft_wrap=True,
-        no_color=no_color,
+        no_color=plain,
+        color_system=None if plain else "auto",
         emoji=False,
     )
 

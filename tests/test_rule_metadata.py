@@ -1,0 +1,60 @@
+"""Every rule carries what a newcomer needs: metadata, samples, a document and a fixture pair."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from memlint.rules import all_rules
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = [
+    "## What it does",
+    "## Why is this bad?",
+    "## Known problems",
+    "## Example",
+    "## Use instead",
+    "## Options",
+    "## Fix safety",
+    "## Measured effect",
+    "## References",
+]
+RULES = list(all_rules().items())
+
+
+@pytest.mark.parametrize("code, rule", RULES, ids=[c for c, _ in RULES])
+def test_metadata(code, rule):
+    assert re.fullmatch(r"MEM\d{3}", code)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
+    assert rule.summary and len(rule.summary) < 120
+    assert rule.fix_availability in ("always", "sometimes", "none")
+    assert rule.libraries
+    assert len(rule.VALID) >= 8 and len(rule.INVALID) >= 8
+    if rule.fix_availability == "none":
+        assert all(sample.fixed is None for sample in rule.INVALID)
+    else:
+        assert any(sample.fixed is not None for sample in rule.INVALID)
+
+
+@pytest.mark.parametrize("code, rule", RULES, ids=[c for c, _ in RULES])
+def test_document_has_ruff_sections_in_order(code, rule):
+    text = (REPO / "rules" / f"{code}.md").read_text(encoding="utf-8")
+    assert text.startswith(f"# {rule.name} ({code})")
+    positions = [text.find(section) for section in SECTIONS]
+    assert all(p >= 0 for p in positions), [s for s, p in zip(SECTIONS, positions) if p < 0]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("code, rule", RULES, ids=[c for c, _ in RULES])
+def test_fixture_pair_exists(code, rule):
+    assert (REPO / "fixtures" / code / "bad.py").is_file()
+    assert (REPO / "fixtures" / code / "fixed.py").is_file()
+
+
+def test_option_names_are_unique_and_kebab_case():
+    seen = {}
+    for code, rule in RULES:
+        for option in rule.options:
+            assert re.fullmatch(r"[a-z]+(-[a-z]+)*", option.name)
+            assert option.name not in seen, f"{option.name} used by {seen.get(option.name)} and {code}"
+            seen[option.name] = code
