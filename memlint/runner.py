@@ -84,12 +84,19 @@ def _cache_key(
 ) -> tuple[str, str] | None:
     """(entry key, content hash) for a regular file, or None when it cannot be cached."""
     try:
-        with open(target.path, "rb", buffering=0) as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return None  # a FIFO or a device: never read it here
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+        fd = os.open(target.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a FIFO or a device: never read it here
+        with open(fd, "rb", closefd=False) as handle:
             raw = handle.read()
     except OSError:
         return None
+    finally:
+        os.close(fd)
     variant = f"{target.path}\0{mode.diff}:{mode.unsafe}:{with_edits}"
     return cache.key(target.path, fingerprint, variant), content_hash(raw)
 
