@@ -15,8 +15,28 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
-from samples import CLEAN, EVAL_LOOP, EVAL_LOOP_COL, EVAL_LOOP_ROW
+EVAL_LOOP = """\
+import torch
 
+
+def validate(net, batches):
+    net.eval()
+    losses = []
+    for inputs, targets in batches:
+        preds = net(inputs)
+        losses.append(float(((preds - targets) ** 2).mean()))
+    return sum(losses) / len(losses)
+"""
+EVAL_LOOP_ROW, EVAL_LOOP_COL = 8, 17  # net(inputs)
+CLEAN = """\
+import torch
+
+
+@torch.no_grad()
+def validate(net, batches):
+    net.eval()
+    return [float(net(inputs).mean()) for inputs in batches]
+"""
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "memlint tests",
@@ -110,7 +130,7 @@ def test_fix_hook_rewrites_and_fails_then_passes(hook_repo, pre_commit_home, pro
     output = first.stdout + first.stderr
     assert first.returncode == 1, output
     assert "files were modified by this hook" in output
-    assert "torch.no_grad()" in (project / "bad.py").read_text()
+    assert "@torch.no_grad()" in (project / "bad.py").read_text()
     assert "torch.no_grad()" in nbformat.read(str(project / "eval.ipynb"), as_version=4).cells[0].source
     assert (project / "notes.txt").read_text() == EVAL_LOOP
     git("add", "-A", cwd=project)
