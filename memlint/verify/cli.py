@@ -30,6 +30,11 @@ def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
             "processes (interleaved, --repeat times each), and report the peak memory of each and whether "
             "the output stayed the same. Arguments after -- are passed to the script."
         ),
+        epilog=(
+            "exit status: 0 the reduction is confirmed (more than max(5 MB, 3x the run-to-run spread)) and the "
+            "output is the same; 1 no confirmed reduction, or the output changed; 2 the script failed or timed "
+            "out, or there was nothing to fix"
+        ),
     )
     parser.add_argument("script", type=Path, help="the Python script to run (as `python SCRIPT ARGS` would)")
     parser.add_argument("script_args", nargs="*", metavar="-- ARGS", help="arguments for the script, after --")
@@ -41,7 +46,7 @@ def add_verify_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--against", type=Path, metavar="FIXED",
         help="compare with this file instead of applying memlint's fixes (e.g. a fix made by hand)",
     )
-    parser.add_argument("--repeat", type=_positive_int, default=2, help="runs of each version (default 2)")
+    parser.add_argument("--repeat", type=_positive_int, default=2, metavar="N", help="runs of each version (default 2)")
     parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="per run; kills its process group")
     parser.add_argument("--compare-file", type=Path, metavar="PATH", help="a file the script writes; must stay the same")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw memory over time for both versions")
@@ -157,6 +162,7 @@ def _verify(args: argparse.Namespace, report: dict[str, Any]) -> int:
         except SourceError as exc:
             raise _Failure(f"{args.against}: {exc}") from None
         counts: Counter = Counter()
+        report["against"] = str(args.against)
     else:
         fixed_text, counts = prepare_fixed(script, source.text, args)
         fixed_source = source.encode(fixed_text)
@@ -294,6 +300,8 @@ def render_text(report: dict[str, Any], counts: Counter) -> None:
         row += [f"{summary['wall_s']:.2f}", output]
         table.add_row(*row)
     console.print(table)
+    if report.get("against"):
+        console.print(f"Compared with: {escape(report['against'])}")
     if counts:
         applied = ", ".join(f"{code} ×{n}" if n > 1 else code for code, n in sorted(counts.items()))
         console.print(f"Fixes applied: {applied}")
