@@ -14,7 +14,7 @@ from __future__ import annotations
 import libcst as cst
 
 from memlint.rule import Fix, Invalid, Rule, Valid
-from memlint.rules._keras import KERAS_LIBRARIES, is_tiny_loop, keras_facts, repeating_loop
+from memlint.rules._keras import KERAS_LIBRARIES, is_tiny_loop, keras_facts, receiver_key, repeating_loop, walk
 
 # Argument names that usually hold a dataset or a generator, which predict_on_batch cannot take.
 _STREAM_WORDS = ("ds", "dataset", "gen", "generator", "loader", "iterator", "iter", "flow", "seq", "sequence", "pipeline")
@@ -49,6 +49,17 @@ def _fixable_input(call: cst.Call) -> bool:
     return len(inputs) == 1 and not _looks_like_stream(inputs[0].value)
 
 
+def _rebound_in(loop: cst.CSTNode, receiver: cst.BaseExpression) -> bool:
+    key = receiver_key(receiver)
+    if key is None:
+        return False
+    body = loop.body if isinstance(loop, (cst.For, cst.While)) else loop
+    for node in walk(body):
+        if isinstance(node, cst.Assign) and any(receiver_key(t.target) == key for t in node.targets):
+            return True
+    return False
+
+
 class PredictInLoop(Rule):
     code = "MEM101"
     name = "predict-in-loop"
@@ -63,6 +74,8 @@ class PredictInLoop(Rule):
         loop = repeating_loop(self.ctx)
         if loop is None or is_tiny_loop(loop):
             return
+        if _rebound_in(loop, func.value):
+            return  # a fresh model each iteration, predicted once: not the repeated-call growth
         facts = keras_facts(self.ctx)
         if not facts.is_keras_model(func.value, self.ctx.enclosing_function(), self.ctx.enclosing_class()):
             return
@@ -190,6 +203,17 @@ class PredictInLoop(Rule):
                 return results
             """,
             why="tf.estimator-style objects, not named like a model",
+        ),
+        Valid(
+            """
+            import keras
+
+            def smoke_test(paths, x):
+                for path in paths:
+                    model = keras.models.load_model(path)
+                    print(path, model.predict(x).shape)
+            """,
+            why="a fresh model each iteration, predicted once (model-built-in-loop's concern)",
         ),
         Valid(
             """

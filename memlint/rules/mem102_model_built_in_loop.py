@@ -127,6 +127,9 @@ class ModelBuiltInLoop(Rule):
         if self._builder_clears(node, facts):
             return
         loop = loops[0]
+        function = self.ctx.enclosing_function()
+        if function is not None and function.name.value in facts.builders and _kept(loop, node, self.ctx.stack, facts):
+            return  # blocks of one model (Sequential sub-blocks collected into a bigger model)
         message = (
             "a Keras model is built on every iteration without `clear_session()`: Keras' global state grows by "
             "one model per iteration; call `keras.backend.clear_session()` at the top of the loop"
@@ -275,6 +278,24 @@ class ModelBuiltInLoop(Rule):
                 register(factory)
             """,
             why="built in a nested function defined in the loop, not by the loop",
+        ),
+        Valid(
+            """
+            import keras
+            from keras import layers
+
+            def convnet(depths):
+                stages = []
+                for width in depths:
+                    stage = keras.Sequential([layers.Conv2D(width, 3), layers.BatchNormalization()])
+                    stages.append(stage)
+                inputs = keras.Input((64, 64, 3))
+                h = inputs
+                for stage in stages:
+                    h = stage(h)
+                return keras.Model(inputs, h)
+            """,
+            why="Sequential blocks collected into one model by a builder function",
         ),
     ]
 

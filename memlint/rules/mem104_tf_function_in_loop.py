@@ -29,6 +29,66 @@ def _names_in(target: cst.BaseExpression) -> set[str]:
     return set()
 
 
+def _bound_in(loop: cst.For | cst.While) -> set[str]:
+    """Names (re)bound by the loop: its target and assignments in its body."""
+    bound = _names_in(loop.target) if isinstance(loop, cst.For) else set()
+    for node in walk(loop.body):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                bound |= _names_in(target.target)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            bound |= _names_in(node.target)
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            bound |= _names_in(node.target)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            bound |= _names_in(node.asname.name)
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            bound.add(node.name.value)
+    return bound
+
+
+def _reads_loop_state(function: cst.FunctionDef | cst.Lambda, loop_bound: set[str]) -> bool:
+    """Does a def/lambda made in the loop read names that this iteration bound?"""
+    params = function.params
+    own = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            own.add(star.name.value)
+    for node in walk(function.body, skip_scopes=False):
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                own |= _names_in(target.target)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            own |= _names_in(node.asname.name)
+    names = {n.value for n in walk(function.body, skip_scopes=False) if isinstance(n, cst.Name)}
+    if isinstance(function.body, cst.BaseExpression) and isinstance(function.body, cst.Name):
+        names.add(function.body.value)
+    return bool((names - own) & loop_bound)
+
+
+def _hoistable(loop: cst.For | cst.While, wrapped: cst.BaseExpression) -> bool:
+    """Could the wrapped function be made once before the loop? Unsure means no."""
+    bound = _bound_in(loop)
+    if isinstance(wrapped, cst.Lambda):
+        return not _reads_loop_state(wrapped, bound)
+    root = wrapped
+    while isinstance(root, cst.Attribute):
+        root = root.value
+    if not isinstance(root, cst.Name):
+        return False
+    if root.value not in bound:
+        return True
+    if root is not wrapped:
+        return False  # `model.call` of a model made in this iteration
+    for node in walk(loop.body):
+        if isinstance(node, cst.Assign) and root.value in {n for t in node.targets for n in _names_in(t.target)}:
+            if not isinstance(node.value, cst.Lambda) or _reads_loop_state(node.value, bound):
+                return False
+        elif isinstance(node, cst.FunctionDef) and node.name.value == root.value and _reads_loop_state(node, bound):
+            return False
+    return True
+
+
 class TfFunctionInLoop(Rule):
     code = "MEM104"
     name = "tf-function-in-loop"
@@ -68,7 +128,7 @@ class TfFunctionInLoop(Rule):
             return  # handled by visit_FunctionDef
         if isinstance(loop, cst.For) and isinstance(wrapped, cst.Name) and wrapped.value in _names_in(loop.target):
             return  # one distinct function per iteration: each is traced once anyway
-        if self._memoised():
+        if self._memoised() or not _hoistable(loop, wrapped):
             return
         if isinstance(parent, cst.Call) and parent.func is wrapper:
             self.report(node, self._MESSAGE)
@@ -84,6 +144,8 @@ class TfFunctionInLoop(Rule):
         loop = repeating_loop(self.ctx)
         if loop is None or not isinstance(loop, (cst.For, cst.While)) or self._memoised():
             return
+        if _reads_loop_state(node, _bound_in(loop)):
+            return  # closes over this iteration's objects: it cannot simply move out of the loop
         if self._used_in(loop, node.name.value, exclude=node):
             self.report(decorator, self._MESSAGE)
 
@@ -208,6 +270,21 @@ class TfFunctionInLoop(Rule):
                     schedule(body)
             """,
             why="inside a nested function: not created by this loop",
+        ),
+
+        Valid(
+            """
+            import tensorflow as tf
+
+            def check(strategy, clip_types):
+                for clip in clip_types:
+                    opt = make_optimizer(clip)
+                    var = tf.Variable([1.0])
+                    run_fn = lambda: opt.minimize(lambda: var * 4, var_list=[var])
+                    run_fn = tf.function(run_fn)
+                    strategy.run(run_fn)
+            """,
+            why="wraps a lambda over this iteration's optimizer and variable: cannot be hoisted",
         ),
     ]
 
