@@ -267,12 +267,19 @@ def test_text_report(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("bad", FIXTURE_BADS[:2], ids=lambda p: p.parent.name)
 def test_fixtures_measure_a_reduction(bad, tmp_path):
-    if not FIXTURE_BADS:
-        pytest.skip("no fixtures yet")
-    proc, report = verify_json(bad, "--against", bad.with_name("fixed.py"), cwd=tmp_path, timeout=600)
+    """The real verifier on real fixture pairs: memlint's own fix where the finding has one."""
+    code = bad.parent.name
+    check = run_memlint("check", "--no-cache", "--output-format", "json", "--select", code, bad)
+    if any(f["fix"] for f in json.loads(check.stdout)):
+        how, fixes = ("--select", code, "--unsafe-fixes"), [code]
+    else:
+        how, fixes = ("--against", bad.with_name("fixed.py")), []
+    proc, report = verify_json(bad, *how, cwd=tmp_path, timeout=600)
     assert report is not None, proc.stderr
+    assert report["fixes"] == fixes
     assert report["output_same"], report["output_difference"]
     assert report["confirmed"], report
+    assert report["ratio"] >= 2
     assert proc.returncode == 0
 
 
