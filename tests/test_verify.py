@@ -139,6 +139,37 @@ def test_timeout_kills_the_whole_process_group_and_removes_temp_files(tmp_path):
     assert list(temp.iterdir()) == []  # the copies and measurement files are gone
 
 
+def test_terminating_verify_kills_the_run_and_removes_temp_files(tmp_path):
+    import signal
+    import subprocess
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    started = tmp_path / "started"
+    code = f"""
+        import time
+        open({str(started)!r}, "w").write("x")
+        time.sleep(120)
+    """
+    script = write(tmp_path / "hang.py", code)
+    env = dict(os.environ, TMPDIR=str(temp))
+    verify = subprocess.Popen(
+        [sys.executable, "-m", "memlint", "verify", str(script), "--against", str(script)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists()
+    children = [int(p) for p in Path(f"/proc/{verify.pid}/task/{verify.pid}/children").read_text().split()]
+    assert children
+    verify.send_signal(signal.SIGTERM)
+    verify.communicate(timeout=30)
+    assert verify.returncode == 130  # unwound like Ctrl-C
+    assert not any(_alive(pid) for pid in children)
+    assert list(temp.iterdir()) == []
+
+
 def test_changed_output_exits_1(tmp_path):
     script = write(tmp_path / "a.py", "print('loss', 0.25)\n")
     other = write(tmp_path / "b.py", "print('loss', 0.26)\n")
