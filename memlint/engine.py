@@ -217,10 +217,13 @@ def lint_text(
     options: Mapping[str, Any] | None = None,
     with_edits: bool = False,
     apply_noqa: bool = True,
+    accept_fix: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
     """Findings for one source text, noqa applied, sorted. Raises ParseFailure.
 
     ``apply_noqa=False`` leaves suppression to the caller (flake8 handles ``# noqa`` itself).
+    ``accept_fix`` sees the text one fix alone would produce; a fix it refuses is not offered
+    (notebooks refuse fixes that would move code across cells).
     """
     text = text[1:] if text.startswith("\ufeff") else text
     analysis = analyze(text, filename, rules, options)
@@ -235,7 +238,7 @@ def lint_text(
             continue
         seen.add((report.rule.code, row, col))
         fix_info = None
-        if report.fix is not None:
+        if report.fix is not None and (accept_fix is None or accept_fix(_apply([report], analysis.module).code)):
             edits: tuple[Edit, ...] = ()
             if with_edits:
                 fixed = _apply([report], analysis.module).code
@@ -304,8 +307,11 @@ def fix_text(
     rules: Sequence[type[Rule]],
     options: Mapping[str, Any] | None = None,
     unsafe: bool = False,
+    accept_fix: Callable[[str], bool] | None = None,
 ) -> tuple[str, Counter[str]]:
     """Apply fixes until none is left; returns the new text and the codes fixed.
+
+    ``accept_fix``: as for ``lint_text``; refused fixes are left unapplied.
 
     Raises FixFailure (and returns nothing) if a fix would leave code that does not compile.
     """
@@ -316,7 +322,10 @@ def fix_text(
         analysis = analyze(current, filename, rules, options)
         if analysis is None:
             break
-        chosen = _choose_fixes(analysis, _unsuppressed(analysis, current), unsafe)
+        reports = _unsuppressed(analysis, current)
+        if accept_fix is not None:
+            reports = [r for r in reports if r.fix is None or accept_fix(_apply([r], analysis.module).code)]
+        chosen = _choose_fixes(analysis, reports, unsafe)
         if not chosen:
             break
         new_text = _apply(chosen, analysis.module).code

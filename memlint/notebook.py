@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from memlint.checker import FileOutcome, FixMode, Problem
 from memlint.config import Settings
@@ -192,15 +192,33 @@ def _split(module: _Module, new_text: str) -> list[str]:
             chunks[-1].append(line)
     if numbers != [cell.number for cell in module.cells[1:]]:
         raise _CellsMoved("a fix removed or reordered a cell boundary")
+    placeholders = sorted(int(m.group(2)) for m in map(_PLACEHOLDER_LINE.match, new_text.split("\n")) if m)
+    if placeholders != list(range(len(module.magics))):
+        raise _CellsMoved("a fix removed or duplicated an IPython magic line")
     return ["".join(chunk) for chunk in chunks]
+
+
+def _keeps_cells(module: _Module) -> Callable[[str], bool]:
+    """The engine's ``accept_fix``: refuse a fix that would move code across cells (MEM001 wrapping
+    the rest of a script in ``with torch.no_grad():`` would swallow the following cells)."""
+
+    def accept(new_text: str) -> bool:
+        try:
+            _split(module, new_text)
+        except _CellsMoved:
+            return False
+        return True
+
+    return accept
 
 
 def _move_added_imports(module: _Module, texts: list[str]) -> list[str]:
     """AddImportsVisitor puts a new ``import x`` after the module's last leading import, which
-    may be in a later cell; move such lines to the first code cell."""
+    may be in a later cell, or at the very top, above a leading ``!pip install``; put such lines
+    after the first code cell's imports instead."""
     moved: list[str] = []
     texts = list(texts)
-    for position in range(1, len(texts)):
+    for position in range(len(texts)):
         old = _split_lines(module.cells[position].masked)
         new = _split_lines(texts[position])
         kept: list[str] = []
@@ -239,8 +257,8 @@ def _insert_imports(text: str, imports: list[str]) -> str:
             stripped = body.strip()
             if body.startswith(("import ", "from ")):
                 in_import = True
-            elif not stripped or stripped.startswith("#"):
-                in_import = False
+            elif not stripped or stripped.startswith("#") or _PLACEHOLDER_LINE.match(body):
+                in_import = False  # blank lines, comments and magics (`!pip install`) may come first
             else:
                 break
         depth, string, continued, _ = _scan(body, depth, string)
@@ -279,9 +297,6 @@ def _reindent(line: str, old_indent: str, new_indent: str) -> str:
 def _fixed_sources(module: _Module, new_text: str) -> dict[int, str]:
     """Cell index -> new source, for the cells a fix changed."""
     texts = _move_added_imports(module, _split(module, new_text))
-    placeholders = sorted(int(m.group(2)) for text in texts for m in map(_PLACEHOLDER_LINE.match, text.split("\n")) if m)
-    if placeholders != list(range(len(module.magics))):
-        raise _CellsMoved("a fix removed or duplicated an IPython magic line")
     changed: dict[int, str] = {}
     for cell, text in zip(module.cells, texts):
         if text == cell.masked:
@@ -409,7 +424,9 @@ def check_notebook(
         if mode.fixing:
             _fix(filename, source, notebook, module, settings, rules, mode, outcome)
             module = _join(notebook.cells) if outcome.fixed and not mode.diff else module
-        findings = lint_text(module.text, filename, rules, settings.options, with_edits=with_edits)
+        findings = lint_text(
+            module.text, filename, rules, settings.options, with_edits=with_edits, accept_fix=_keeps_cells(module)
+        )
         outcome.findings = [_to_cell_finding(module, f) for f in findings]
     except ParseFailure as exc:
         outcome.problems.append(_parse_problem(filename, module, exc))
@@ -427,7 +444,9 @@ def _fix(
     outcome: FileOutcome,
 ) -> None:
     try:
-        new_text, fixed = fix_text(module.text, filename, rules, settings.options, unsafe=mode.unsafe)
+        new_text, fixed = fix_text(
+            module.text, filename, rules, settings.options, unsafe=mode.unsafe, accept_fix=_keeps_cells(module)
+        )
     except FixFailure as exc:
         outcome.problems.append(Problem(filename, str(exc)))
         return

@@ -153,7 +153,7 @@ def test_added_import_moves_to_the_first_code_cell(memlint, tmp_path):
         tmp_path / "nb.ipynb",
         [
             new_markdown_cell("setup"),
-            new_code_cell("import numpy as np"),
+            new_code_cell("!pip install --quiet torch\nimport numpy as np"),
             new_code_cell("from torch import nn\nmodel = nn.Linear(4, 2)\nbatches = [np.zeros(4)]"),
             new_code_cell(EVAL_CELL),
         ],
@@ -161,7 +161,7 @@ def test_added_import_moves_to_the_first_code_cell(memlint, tmp_path):
     result = memlint("check", "--no-cache", "--fix", "nb.ipynb", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     after = cells(path)
-    assert after[1].source == "import numpy as np\nimport torch"
+    assert after[1].source == "!pip install --quiet torch\nimport numpy as np\nimport torch"
     assert after[2].source == "from torch import nn\nmodel = nn.Linear(4, 2)\nbatches = [np.zeros(4)]"
     assert "with torch.no_grad():" in after[3].source
 
@@ -244,3 +244,29 @@ def test_non_python_kernel_is_skipped(memlint, tmp_path):
     )
     result = memlint("check", "--no-cache", "r.ipynb", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_fix_that_would_cross_cells_is_not_offered(memlint, tmp_path):
+    """Wrapping a script-level evaluation in `with torch.no_grad():` up to its last forward pass
+    would pull the next cell into this one; such a fix is neither offered nor applied."""
+    path = write_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            new_code_cell("import torch\nmodel = torch.nn.Linear(2, 2)\nx = torch.ones(2)"),
+            new_code_cell("model.eval()\nprint(model(x))"),
+            new_code_cell("print(model(x) * 2)"),
+        ],
+    )
+    raw = path.read_bytes()
+    checked = memlint("check", "--no-cache", "--output-format", "json", "nb.ipynb", cwd=tmp_path)
+    findings = json.loads(checked.stdout)
+    assert [(f["cell"], f["code"]) for f in findings][:1] == [(2, "MEM001")]
+    crossing = [f for f in findings if f["fix"] is None]
+    fixed = memlint("check", "--no-cache", "--fix", "--unsafe-fixes", "nb.ipynb", cwd=tmp_path)
+    assert fixed.returncode in (0, 1), fixed.stdout + fixed.stderr  # never a problem (2)
+    after = cells(path)
+    assert after[2].source.startswith("print(")  # the third cell was not swallowed
+    for cell in after:
+        compile(cell.source, "cell", "exec")
+    if crossing:
+        assert path.read_bytes() == raw
