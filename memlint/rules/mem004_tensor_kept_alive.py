@@ -241,6 +241,38 @@ class TensorKeptAlive(Rule):
             """,
             why="after the loop, and the result is used",
         ),
+        Valid(
+            """
+            import torch
+
+
+            def compare(builders, batch):
+                scores = {}
+                for name, build in builders.items():
+                    model = build().cuda()
+                    scores[name] = model(batch).mean().item()
+                    del model
+                    torch.cuda.empty_cache()
+                return scores
+            """,
+            why="one model per iteration, deleted before the cleanup: a loop over trials",
+        ),
+        Valid(
+            """
+            import gc
+            import torch
+
+
+            def sweep(loaders, model_fn):
+                for loader in loaders:
+                    model = model_fn()
+                    for x, y in loader:
+                        model(x).loss.backward()
+                    gc.collect()
+                    torch.cuda.empty_cache()
+            """,
+            why="after the step loop, with gc.collect()",
+        ),
     ]
 
     INVALID = [
@@ -445,15 +477,16 @@ class TensorKeptAlive(Rule):
         )
 
     def _is_step_loop(self, loop: cst.For | cst.While) -> bool:
+        # An inner loop is the step loop, not this one (epochs around batches).
+        nodes = list(_walk(loop.body, skip=(cst.For, cst.While)))
+        calls = [n for n in nodes if isinstance(n, cst.Call)]
         if isinstance(loop, cst.For) and self._iterates_loader(loop.iter):
             return True
-        # An inner loop is the step loop, not this one (epochs around batches).
-        for inner in _walk(loop.body, skip=(cst.For, cst.While)):
-            if not isinstance(inner, cst.Call):
-                continue
+        forward = False
+        for inner in calls:
             callee = dotted_name(inner.func) or ""
             if _MODEL_CALLEE.search(callee.rsplit(".", 1)[-1]):
-                return True  # a forward pass per iteration
+                forward = True
             if callee == "next" and inner.args and _LOADER_ITER.search(dotted_name(inner.args[0].value) or ""):
                 return True
             if not isinstance(inner.func, cst.Attribute):
@@ -467,7 +500,11 @@ class TensorKeptAlive(Rule):
                 owner = dotted_name(inner.func.value)
                 if owner is not None and _OPTIMIZER.search(owner.rsplit(".", 1)[-1]):
                     return True
-        return False
+        # A forward per iteration makes an evaluation loop, unless the body cleans up like a loop
+        # over trials or phases does (`del model`, `gc.collect()`).
+        if any(dotted_name(c.func) == "gc.collect" for c in calls):
+            return False
+        return forward and not any(isinstance(n, cst.Del) for n in nodes)
 
     def _iterates_loader(self, expr: cst.BaseExpression) -> bool:
         for _ in range(4):
