@@ -691,10 +691,8 @@ class _Unit:
         value = stmt.value
         own = False
         if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract)):
-            operand = value.left
-            while isinstance(operand, cst.BinaryOperation) and isinstance(operand.operator, (cst.Add, cst.Subtract)):
-                operand = operand.left
-            own = dotted_name(operand) == base or dotted_name(value.right) == base
+            # `total = total + loss * n`, `smooth = 0.98 * smooth + 0.02 * loss`
+            own = base in _names_in(value)
         elif isinstance(value, cst.Call):
             qualified = self.ctx.qualname(value.func)
             if qualified in _CONCATENATE and value.args:
@@ -1467,6 +1465,55 @@ AccumulatedGradTensor.VALID = [
     ),
     Valid(
         """
+        import torch
+
+        def train(model, loader, criterion, optimizer):
+            seen, steps = 0, []
+            for step, batch in enumerate(loader):
+                logits = model(batch.text)
+                loss = criterion(logits, batch.label)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                seen += batch.batch_size
+                steps.append(batch.index)
+            return seen, steps
+        """,
+        why="the batch feeds the loss, but its fields are data, not graph",
+    ),
+    Valid(
+        """
+        import torch
+
+        def monotonic_penalty(self, x, predictions):
+            gradient = 0
+            for pred in predictions:
+                gradient = gradient + torch.autograd.grad(
+                    outputs=pred, inputs=x, grad_outputs=torch.ones_like(pred), create_graph=True
+                )[0]
+            return gradient.clamp_max(0).mean()
+        """,
+        why="a sum over output heads inside one forward pass, not a training loop",
+    ),
+    Valid(
+        """
+        import torch
+
+        def train(module, loader, optimizer):
+            outputs = []
+            for i, batch in enumerate(loader):
+                optimizer.zero_grad()
+                output = module.training_step(batch, i)
+                output["loss"].backward()
+                optimizer.step()
+                output["loss"] = output["loss"].detach()
+                outputs.append(output)
+            return outputs
+        """,
+        why="the graph-carrying entry was detached before the dict is kept",
+    ),
+    Valid(
+        """
         def train(model, loader, optimizer):
             total = 0
             for x in loader:
@@ -1479,6 +1526,39 @@ AccumulatedGradTensor.VALID = [
 ]
 
 AccumulatedGradTensor.INVALID = [
+    Invalid(
+        """
+        import torch
+
+        def train(model, loader, criterion, optimizer):
+            smoothed = 0.0
+            for step, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                smoothed = 0.98 * smoothed + 0.02 * loss
+                if step % 50 == 0:
+                    print(step, smoothed)
+        """,
+        line=10,
+        fixed="""
+        import torch
+
+        def train(model, loader, criterion, optimizer):
+            smoothed = 0.0
+            for step, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                smoothed = 0.98 * smoothed + 0.02 * loss.item()
+                if step % 50 == 0:
+                    print(step, smoothed)
+        """,
+        applicability="unsafe",
+        why="an exponential moving average chains every step's graph",
+    ),
     Invalid(
         """
         import torch
