@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -158,10 +160,21 @@ def _worker_count(jobs: int | None, files: int) -> int:
 
 
 def _quiet_worker() -> None:
-    """Workers never print: the parent alone writes output, in order."""
+    """Workers never print (the parent alone writes output, in order) and never outlive the parent."""
     devnull = open(os.devnull, "w")
     sys.stdout = devnull
     sys.stderr = devnull
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:
+        # A forked worker shares the parent's pipes, so it would wait forever for work from a
+        # parent that was killed (a timeout, Ctrl-C in a pre-commit hook); leave instead.
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
 def _check_one(args: tuple[Target, FixMode, bool]) -> FileOutcome:

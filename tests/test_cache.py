@@ -179,3 +179,52 @@ def test_worker_count(monkeypatch):
     assert runner._worker_count(8, 3) == 3
     monkeypatch.setenv("MEMLINT_JOBS", "1")
     assert runner._worker_count(None, 500) == 1
+
+
+def _children(pid):
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_workers_do_not_outlive_a_killed_parent(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    tree = tmp_path / "src"
+    tree.mkdir()
+    body = "import torch\n\n" + "".join(f"def f{i}(x):\n    return torch.relu(x) + {i}\n\n" for i in range(400))
+    for i in range(60):
+        (tree / f"m{i}.py").write_text(body)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "memlint", "check", "--no-cache", str(tree)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "MEMLINT_JOBS": "2"},
+    )
+    deadline = time.monotonic() + 60
+    workers = []
+    while time.monotonic() < deadline and len(workers) < 2 and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before its workers could be seen")
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, "pool workers kept running after their parent was killed"
