@@ -76,6 +76,16 @@ def _is_train_call(call: cst.Call) -> str | None:
     return dotted_name(func.value)
 
 
+def _sets_mode(path: Sequence[cst.CSTNode], receiver: str) -> bool:
+    """``model.eval()`` as a statement, or ``model = model.eval()``; not ``freeze(m.eval())``."""
+    parent = path[-2] if len(path) > 1 else None
+    if isinstance(parent, cst.Expr):
+        return True
+    if isinstance(parent, cst.Assign):
+        return all(dotted_name(t.target) == receiver for t in parent.targets)
+    return False
+
+
 def _forwards(call: cst.Call, receiver: str) -> bool:
     """Is ``call`` a forward pass of the model spelled ``receiver``?"""
     name = dotted_name(call.func)
@@ -154,7 +164,8 @@ class _ScopeWalker(cst.CSTVisitor):
             return
         receiver = _is_eval_call(call)
         if receiver is not None:
-            self.events.append(("eval", call, path))
+            if _sets_mode(path, receiver):
+                self.events.append(("eval", call, path))
             return
         receiver = _is_train_call(call)
         if receiver is not None:
@@ -883,6 +894,20 @@ EvalWithoutNoGrad.VALID = [
                 return model(x)
             """,
         why='the forward after train() is training, and the eval region is guarded',
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def compile_for_inference(graph_module, example_inputs):
+                scripted = torch.jit.script(graph_module)
+                scripted = torch.jit.freeze(scripted.eval())
+                scripted = torch.jit.optimize_for_inference(scripted)
+                scripted(*example_inputs)  # warm-up run
+                return scripted
+            """,
+        why="eval() only as an argument (freeze(m.eval())): not a mode switch before a forward",
     ),
 ]
 
