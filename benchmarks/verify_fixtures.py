@@ -143,7 +143,10 @@ def main() -> int:
             continue
         doc = REPO / "rules" / f"{code}.md"
         status = "-"
-        if doc.is_file() and not args.no_write:
+        if max(report["before"]["peak_mb"], report["after"]["peak_mb"]) < 1.0:
+            # e.g. a TensorFlow pair where TensorFlow is missing: it prints a note and exits
+            status = "nothing allocated (did the script exit early?); document left alone"
+        elif doc.is_file() and not args.no_write:
             text = doc.read_text(encoding="utf-8")
             new = replace_section(text, section_text(code, report, mode, args.repeat, where))
             if new != text:
