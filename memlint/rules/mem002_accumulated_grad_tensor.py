@@ -261,7 +261,8 @@ class _FactCollector(cst.CSTVisitor):
     def visit_Return(self, node: cst.Return) -> None:
         # Lightning runs backward on what training_step returns.
         if self.is_training_step and node.value is not None:
-            self._reached(node.value)
+            # It may be a dict holding the loss: history, but not known to be a tensor.
+            self.facts.whole_reach |= _names_in(node.value)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -1526,6 +1527,22 @@ AccumulatedGradTensor.VALID = [
 ]
 
 AccumulatedGradTensor.INVALID = [
+    Invalid(
+        """
+        import torch
+        import lightning.pytorch as pl
+
+        class Forecaster(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                log, out = self.shared_step(x, y, batch_idx)
+                self.training_step_outputs.append(log)
+                return log
+        """,
+        line=8,
+        fixed=None,
+        why="what training_step returns carries the loss; it may be a dict, so no fix",
+    ),
     Invalid(
         """
         import torch
