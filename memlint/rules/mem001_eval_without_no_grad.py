@@ -49,6 +49,18 @@ _SCALAR_METHODS = frozenset({"item", "tolist", "numpy", "format", "size", "dim",
 _NEEDS_GRAD_ATTRS = frozenset({"backward", "requires_grad_", "zero_grad", "retain_grad", "register_hook"})
 
 
+def _receiver(expr: cst.BaseExpression) -> str | None:
+    """Dotted name of a model expression; subscripts read as ``[]``: ``self.model[key]`` ->
+    ``self.model[]``, so ``self.model[k].eval()`` covers ``self.model["generator"](x)``."""
+    if isinstance(expr, cst.Subscript):
+        inner = _receiver(expr.value)
+        return None if inner is None else inner + "[]"
+    if isinstance(expr, cst.Attribute):
+        inner = _receiver(expr.value)
+        return None if inner is None else f"{inner}.{expr.attr.value}"
+    return dotted_name(expr)
+
+
 def _is_eval_call(call: cst.Call) -> str | None:
     """``R.eval()`` or ``R.train(False)``: the receiver's dotted name."""
     func = call.func
@@ -56,11 +68,11 @@ def _is_eval_call(call: cst.Call) -> str | None:
         return None
     attr = func.attr.value
     if attr == "eval" and not call.args:
-        return dotted_name(func.value)
+        return _receiver(func.value)
     if attr == "train" and len(call.args) == 1 and call.args[0].keyword in (None,):
         value = call.args[0].value
         if isinstance(value, cst.Name) and value.value == "False":
-            return dotted_name(func.value)
+            return _receiver(func.value)
     return None
 
 
@@ -73,7 +85,7 @@ def _is_train_call(call: cst.Call) -> str | None:
         value = call.args[0].value
         if isinstance(value, cst.Name) and value.value == "False":
             return None
-    return dotted_name(func.value)
+    return _receiver(func.value)
 
 
 def _sets_mode(path: Sequence[cst.CSTNode], receiver: str) -> bool:
@@ -82,13 +94,13 @@ def _sets_mode(path: Sequence[cst.CSTNode], receiver: str) -> bool:
     if isinstance(parent, cst.Expr):
         return True
     if isinstance(parent, cst.Assign):
-        return all(dotted_name(t.target) == receiver for t in parent.targets)
+        return all(_receiver(t.target) == receiver for t in parent.targets)
     return False
 
 
 def _forwards(call: cst.Call, receiver: str) -> bool:
     """Is ``call`` a forward pass of the model spelled ``receiver``?"""
-    name = dotted_name(call.func)
+    name = _receiver(call.func)
     if name is None:
         return False
     return name in (receiver, receiver + ".forward", receiver + ".module", receiver + ".module.forward")
@@ -285,7 +297,10 @@ class EvalWithoutNoGrad(Rule):
         if helper is None or inner is None:
             return False
         walker = self._walk(helper)
-        runs = any(kind == "call" and _forwards(node, inner) for kind, node, _ in walker.events)
+        runs = any(
+            kind == "call" and _forwards(node, inner) and self._guard([helper], path) is None  # type: ignore[arg-type]
+            for kind, node, path in walker.events
+        )
         if not runs:
             return False
         if any(kind == "grad" for kind, _, _ in walker.events):
@@ -909,6 +924,25 @@ EvalWithoutNoGrad.VALID = [
             """,
         why="eval() only as an argument (freeze(m.eval())): not a mode switch before a forward",
     ),
+    Valid(
+        code="""
+            import torch
+
+
+            class Trainer:
+                @torch.no_grad()
+                def _eval_step(self, batch):
+                    inputs, targets = batch
+                    return self.criterion(self.model(inputs), targets).item()
+
+                def _eval_epoch(self):
+                    self.model.eval()
+                    total = sum(self._eval_step(batch) for batch in self.loader)
+                    self.model.train()
+                    return total
+            """,
+        why="the helper that runs the model is itself decorated with @torch.no_grad()",
+    ),
 ]
 
 EvalWithoutNoGrad.INVALID = [
@@ -1514,5 +1548,49 @@ EvalWithoutNoGrad.INVALID = [
             """,
         applicability='unsafe',
         why='an EMA copy: ema.ema.eval() then ema.ema(x)',
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            class GANTrainer:
+                def _eval_step(self, batch):
+                    noise, cond, audio = [b.to(self.device) for b in batch]
+                    fake = self.model["generator"](noise, cond)
+                    score = self.model["discriminator"](fake)
+                    self.stats["eval/adv"] += self.criterion(score).item()
+
+                def _eval_epoch(self):
+                    for key in self.model.keys():
+                        self.model[key].eval()
+                    for batch in self.data_loader["dev"]:
+                        self._eval_step(batch)
+                    for key in self.model.keys():
+                        self.model[key].train()
+            """,
+        line=15,
+        fixed="""
+            import torch
+
+
+            class GANTrainer:
+                def _eval_step(self, batch):
+                    noise, cond, audio = [b.to(self.device) for b in batch]
+                    fake = self.model["generator"](noise, cond)
+                    score = self.model["discriminator"](fake)
+                    self.stats["eval/adv"] += self.criterion(score).item()
+
+                def _eval_epoch(self):
+                    for key in self.model.keys():
+                        self.model[key].eval()
+                    with torch.no_grad():
+                        for batch in self.data_loader["dev"]:
+                            self._eval_step(batch)
+                    for key in self.model.keys():
+                        self.model[key].train()
+            """,
+        applicability="unsafe",
+        why="models in a dict: self.model[key].eval() covers self.model[\"generator\"](x) in a helper",
     ),
 ]
