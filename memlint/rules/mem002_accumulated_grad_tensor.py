@@ -95,6 +95,12 @@ _LOSS_NAME = re.compile(
 )
 _LOSS_PART = re.compile(r"^(loss|mse|ce|bce|nll|kl|kld|l1|l2|cross_entropy|crossentropy)$|.+_loss$")
 _CONCATENATE = frozenset({"torch.cat", "torch.stack", "torch.vstack", "torch.hstack", "torch.concat", "torch.concatenate"})
+_NUMBER_CONSUMERS = frozenset(
+    {
+        "print", "format", "str", "float", "round", "int", "info", "debug", "warning", "log", "add_scalar",
+        "set_postfix", "set_description", "write", "log_metrics", "set_postfix_str", "echo", "len",
+    }
+)
 _BACKWARD_FUNCS = frozenset({"backward", "manual_backward"})
 _TRAINING_STEP = "training_step"
 _AUTOGRAD_FUNCS = frozenset(
@@ -1146,12 +1152,11 @@ class _UseChecker(cst.CSTVisitor):
                     self.ok = False
 
     def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in ("append", "extend", "update", "add_scalar", "put", "save"):
-            if any(_names_in(a.value) & self.names for a in node.args):
-                # stored somewhere that may expect a tensor
-                if func.attr.value != "add_scalar":
-                    self.ok = False
+        # Handed to a function: fine for printing and logging, not for `dist.all_reduce(total)`
+        # or anything else that may expect a tensor.
+        if any(_names_in(a.value) & self.names for a in node.args):
+            if (_last_component(node.func) or "") not in _NUMBER_CONSUMERS:
+                self.ok = False
 
 
 
@@ -1527,6 +1532,41 @@ AccumulatedGradTensor.VALID = [
 ]
 
 AccumulatedGradTensor.INVALID = [
+    Invalid(
+        """
+        import torch
+        import torch.distributed as dist
+
+        def train(model, loader, criterion, optimizer):
+            epoch_loss = 0.0
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                epoch_loss += loss
+            epoch_loss = torch.as_tensor(epoch_loss)
+            dist.all_reduce(epoch_loss)
+        """,
+        line=11,
+        fixed="""
+        import torch
+        import torch.distributed as dist
+
+        def train(model, loader, criterion, optimizer):
+            epoch_loss = 0.0
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                epoch_loss += loss.detach()
+            epoch_loss = torch.as_tensor(epoch_loss)
+            dist.all_reduce(epoch_loss)
+        """,
+        applicability="safe",
+        why="handed to a function that may need a tensor: detach rather than `.item()`",
+    ),
     Invalid(
         """
         import torch
