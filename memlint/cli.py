@@ -232,7 +232,10 @@ def run_rule(args: argparse.Namespace) -> int:
             table.add_column(column)
         for code, rule in rules.items():
             table.add_row(code, rule.name, "on" if rule.default_enabled else "off", rule.fix_availability, rule.summary)
-        make_console().print(table)
+        console = make_console()
+        if not console.is_terminal:
+            console.width = 200  # a pipe or file gets whole rows, not an 80-column wrap
+        console.print(table)
         return EXIT_CLEAN
     code = args.code.upper()
     if code not in rules:
