@@ -189,7 +189,7 @@ def run_check(args: argparse.Namespace) -> int:
             text.render_fixes(console, result.fixed)
         if not args.quiet and not args.statistics:
             fixed_total = sum(sum(c.values()) for c in result.fixed.values())
-            text.render_summary(console, findings, fixed_total, args.unsafe_fixes)
+            text.render_summary(console, findings, fixed_total, args.unsafe_fixes, len(result.problems))
     out.flush()
     if result.problems:
         return EXIT_ERROR

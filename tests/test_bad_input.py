@@ -53,6 +53,9 @@ def test_missing_path(memlint, tmp_path):
     _no_traceback(result)
     assert "nope.py: no such file or directory" in result.stderr
     assert "MEM001" in result.stdout
+    alone = memlint("check", "nope.py", cwd=tmp_path)
+    assert alone.returncode == 2 and "All checks passed" not in alone.stdout
+    assert "could not be checked" in alone.stdout
 
 
 def test_directory_without_python_files(memlint, tmp_path):

@@ -83,12 +83,17 @@ def render_statistics(console: Console, findings: Sequence[Finding]) -> None:
         console.print(f"{count:>{width}}\t[bold red]{code}[/bold red]\t{mark} {name}")
 
 
-def render_summary(console: Console, findings: Sequence[Finding], fixed: int, unsafe_enabled: bool) -> None:
+def render_summary(
+    console: Console, findings: Sequence[Finding], fixed: int, unsafe_enabled: bool, problems: int = 0
+) -> None:
     remaining = len(findings)
     safe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "safe")
     unsafe = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "unsafe")
     if remaining == 0 and fixed == 0:
-        console.print("[bold green]All checks passed![/bold green]")
+        if problems:
+            console.print(f"No findings, but {problems} file{'s' if problems != 1 else ''} could not be checked.")
+        else:
+            console.print("[bold green]All checks passed![/bold green]")
         return
     noun = "error" if remaining + fixed == 1 else "errors"
     if fixed:
