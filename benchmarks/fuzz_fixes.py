@@ -80,7 +80,9 @@ def mutate(source: str, rng: random.Random, extra: str = "", others: list[str] |
 
 def _compiles(text: str) -> bool:
     try:
-        compile(text.lstrip("\ufeff"), "<fuzz>", "exec", dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # generated code is full of `1()` and the like
+            compile(text.lstrip("\ufeff"), "<fuzz>", "exec", dont_inherit=True)
         return True
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
