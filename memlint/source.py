@@ -36,7 +36,11 @@ def decode_source(raw: bytes, path: Path) -> SourceFile:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     except SyntaxError as exc:
-        raise SourceError(f"cannot decode: {exc}") from None
+        if "unknown encoding" not in str(exc):
+            raise SourceError(f"cannot decode: {exc}") from None
+        # A cookie naming a codec that only exists at run time (`coding: future_fstrings`):
+        # such files are UTF-8 in practice; read them so, or fail below.
+        encoding = "utf-8"
     if raw.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
     try:

@@ -38,8 +38,12 @@ def test_undecodable_bytes(memlint, tmp_path):
     assert "bad.py: cannot decode as utf-8" in result.stderr
 
 
-def test_bad_encoding_cookie(memlint, tmp_path):
-    (tmp_path / "bad.py").write_bytes(b"# -*- coding: klingon -*-\nimport torch\n")
+def test_unknown_codec_cookie(memlint, tmp_path):
+    """`coding: future_fstrings` names a codec registered at run time: read as UTF-8 when that works."""
+    (tmp_path / "ok.py").write_bytes(b"# -*- coding: future_fstrings -*-\n" + EVAL_LOOP.encode())
+    result = memlint("check", "ok.py", cwd=tmp_path)
+    assert result.returncode == 1 and "MEM001" in result.stdout
+    (tmp_path / "bad.py").write_bytes(b"# -*- coding: klingon -*-\nimport torch\nx = '\xff'\n")
     result = memlint("check", "bad.py", cwd=tmp_path)
     assert result.returncode == 2
     _no_traceback(result)
