@@ -452,10 +452,28 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         else:
             for name in fields:
                 value = getattr(node, name)
-                if isinstance(value, cst.CSTNode):
-                    walk(value, visitor)
-                elif isinstance(value, (tuple, list)):
+                value_type = type(value)
+                if value_type is tuple or value_type is list:
                     for child in value:
-                        if isinstance(child, cst.CSTNode):
+                        child_type = type(child)
+                        is_node = _IS_NODE.get(child_type)
+                        if is_node is None:
+                            is_node = _is_node_type(child_type)
+                        if is_node:
                             walk(child, visitor)
+                else:
+                    is_node = _IS_NODE.get(value_type)
+                    if is_node is None:
+                        is_node = _is_node_type(value_type)
+                    if is_node:
+                        walk(value, visitor)
     visitor.on_leave(node)
+
+
+# isinstance() against libcst's abstract base classes goes through ABCMeta (slow); cache per type.
+_IS_NODE: dict[type, bool] = {}
+
+
+def _is_node_type(value_type: type) -> bool:
+    result = _IS_NODE[value_type] = issubclass(value_type, cst.CSTNode)
+    return result

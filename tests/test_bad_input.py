@@ -119,8 +119,14 @@ def test_max_file_size_setting(memlint, tmp_path):
     assert result.returncode == 2 and "over max-file-size-mb (0.001)" in result.stderr
 
 
-def test_deeply_nested_expression(memlint, tmp_path):
-    (tmp_path / "deep.py").write_text("import torch\nx = " + "(" * 5000 + "1" + ")" * 5000 + "\n")
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 5000 + "1" + ")" * 5000, "1+" * 20000 + "1", "(\n" + "1 +\n" * 30000 + "1)"],
+    ids=["brackets", "long-sum", "sum-over-lines"],
+)
+def test_deeply_nested_expression(memlint, tmp_path, expression):
+    """Shapes that crash libcst's native parser: refused with a clear line, other files still checked."""
+    (tmp_path / "deep.py").write_text("import torch\nx = " + expression + "\n")
     (tmp_path / "train.py").write_text(EVAL_LOOP)
     result = memlint("check", ".", cwd=tmp_path)
     _no_traceback(result)

@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
-from memlint.context import dotted_name
+from memlint.context import dotted_name, walk
 from memlint.rule import Fix, Invalid, Rule, Valid
 
 # Names of functions whose whole purpose is evaluation.
@@ -189,11 +189,11 @@ class _ScopeWalker(cst.CSTVisitor):
 def _walk(ctx, scope: cst.FunctionDef | cst.Module) -> _ScopeWalker:
     walker = _ScopeWalker(ctx)
     if isinstance(scope, cst.FunctionDef):
-        scope.body.visit(walker)
+        walk(scope.body, walker)
     else:
         walker.path.append(scope)
         for stmt in scope.body:
-            stmt.visit(walker)
+            walk(stmt, walker)
     return walker
 
 

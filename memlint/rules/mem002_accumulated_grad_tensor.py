@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Sequence
 
 import libcst as cst
 
-from memlint.context import FileContext, dotted_name
+from memlint.context import FileContext, dotted_name, walk
 from memlint.rule import Fix, Invalid, Rule, Valid
 
 # Abstract values, ordered loosely by what we know.
@@ -355,10 +355,10 @@ class _Unit:
         collector = _FactCollector(self.ctx, self.is_training_step)
         body = node.body if isinstance(node, cst.FunctionDef) else node
         if isinstance(node, cst.FunctionDef):
-            node.body.visit(collector)
+            walk(node.body, collector)
         else:
             for stmt in node.body:
-                stmt.visit(collector)
+                walk(stmt, collector)
         self.facts = collector.facts
         self.reach = _reaching_names(self.facts)
         self.evidence = bool(self.facts.backward_calls) or self.is_training_step
@@ -944,7 +944,7 @@ class AccumulatedGradTensor(Rule):
             key = id(definition)
             if key not in self._step_cache:
                 collector = _FactCollector(self.ctx, False)
-                definition.body.visit(collector)
+                walk(definition.body, collector)
                 self._step_cache[key] = bool(collector.facts.step_calls)
             if self._step_cache[key]:
                 return True
@@ -959,7 +959,7 @@ class AccumulatedGradTensor(Rule):
                 if isinstance(stmt, cst.ClassDef):
                     for inner in stmt.body.body:
                         if isinstance(inner, cst.FunctionDef):
-                            inner.body.visit(collector)
+                            walk(inner.body, collector)
             self._file_reach = {n for n in _reaching_names(collector.facts) if "." in n}
         return self._file_reach
 
@@ -1012,7 +1012,7 @@ def _reduces_first_param(definition: cst.FunctionDef) -> bool:
         return False
     name = params[0]
     counter = _ParamUses(name)
-    definition.body.visit(counter)
+    walk(definition.body, counter)
     return counter.total > 0 and counter.safe == counter.total
 
 
@@ -1121,7 +1121,7 @@ def _only_numeric_uses(unit: cst.CSTNode, name: str) -> bool:
     """The accumulator is only combined arithmetically, formatted or logged: never asked for a tensor
     method and never handed to a caller (who might call ``.item()`` on it)."""
     checker = _UseChecker(name)
-    unit.visit(checker)
+    walk(unit, checker)
     return checker.ok
 
 

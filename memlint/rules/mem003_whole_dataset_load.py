@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
-from memlint.context import dotted_name
+from memlint.context import dotted_name, walk
 from memlint.rule import Fix, Invalid, Rule, Valid
 
 # Calls that hand back their first argument's data, with whether they copy it.
@@ -843,7 +843,7 @@ class WholeDatasetLoad(Rule):
         if scope is None:
             return False
         checker = _ReadOnlyUses(self.ctx, target)
-        scope.visit(checker)
+        walk(scope, checker)
         return checker.ok
 
 
