@@ -335,3 +335,33 @@ def test_rule_all_lists_every_rule(memlint):
 def test_unknown_rule(memlint):
     result = memlint("rule", "MEM999")
     assert result.returncode == 2 and "valid codes" in result.stderr
+
+
+BIG_BATCH = """\
+import torch
+from torch.utils.data import DataLoader
+
+
+def make_loader(dataset):
+    return DataLoader(dataset, batch_size=4096, shuffle=True)
+"""
+
+
+def test_rule_option_from_pyproject(memlint, tmp_path):
+    (tmp_path / "data.py").write_text(BIG_BATCH)
+    assert memlint("check", "data.py", cwd=tmp_path).returncode == 0  # max-batch-size is off by default
+    (tmp_path / "pyproject.toml").write_text("[tool.memlint]\nmax-batch-size = 1024\n")
+    result = memlint("check", "data.py", cwd=tmp_path)
+    assert result.returncode == 1 and "MEM005" in result.stdout
+    (tmp_path / "pyproject.toml").write_text('[tool.memlint]\nmax-batch-size = "lots"\n')
+    bad = memlint("check", "data.py", cwd=tmp_path)
+    assert bad.returncode == 2 and "'max-batch-size' must be int" in bad.stderr
+
+
+def test_cache_dir_setting(memlint, project):
+    (project / "pyproject.toml").write_text('[tool.memlint]\ncache-dir = "build-cache/memlint"\n')
+    first = memlint("check", "train.py", cwd=project)
+    assert (project / "build-cache" / "memlint" / "CACHEDIR.TAG").is_file()
+    assert not (project / ".memlint_cache").exists()
+    second = memlint("check", "train.py", cwd=project)
+    assert first.stdout == second.stdout and second.returncode == 1
