@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memlint.config import Settings
-from memlint.engine import FixFailure, Finding, ParseFailure, fix_text, lint_text, unified_diff
+from memlint.engine import FixFailure, Finding, ParseFailure, fix_and_lint, lint_text, unified_diff
 from memlint.source import SourceError, atomic_write, read_source
 
 
@@ -80,24 +80,30 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
         return outcome
     text = source.text
     try:
+        findings = None  # the findings for `text`, once known
         if mode.fixing:
             try:
-                new_text, fixed = fix_text(text, filename, rules, settings.options, unsafe=mode.unsafe)
+                new_text, fixed, remaining = fix_and_lint(
+                    text, filename, rules, settings.options, unsafe=mode.unsafe, with_edits=with_edits
+                )
             except FixFailure as exc:
                 outcome.problems.append(Problem(filename, str(exc)))
-                new_text, fixed = text, Counter()
-            if new_text != text:
-                if mode.diff:
-                    outcome.diff = unified_diff(text, new_text, filename)
+                new_text, fixed, remaining = text, Counter(), None
+            if new_text == text:
+                findings = remaining
+            elif mode.diff:
+                outcome.diff = unified_diff(text, new_text, filename)
+                outcome.fixed = fixed
+            else:
+                try:
+                    atomic_write(source, new_text)
                     outcome.fixed = fixed
-                else:
-                    try:
-                        atomic_write(source, new_text)
-                        outcome.fixed = fixed
-                        text = new_text
-                    except SourceError as exc:
-                        outcome.problems.append(Problem(filename, str(exc)))
-        outcome.findings = lint_text(text, filename, rules, settings.options, with_edits=with_edits)
+                    text, findings = new_text, remaining
+                except SourceError as exc:
+                    outcome.problems.append(Problem(filename, str(exc)))
+        if findings is None:
+            findings = lint_text(text, filename, rules, settings.options, with_edits=with_edits)
+        outcome.findings = findings
     except ParseFailure as exc:
         outcome.problems.append(Problem(filename, f"cannot parse: {exc.message}", exc.row, exc.column))
     except RecursionError:

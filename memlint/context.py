@@ -364,21 +364,25 @@ class FileContext:
         return covered(function_name, frozenset())
 
 
+class SameScopeVisitor(cst.CSTVisitor):
+    """A visitor that never enters nested functions, classes or lambdas: it sees one scope."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
 def _iter_returns(body: cst.BaseSuite) -> Iterator[cst.Return]:
     """Return statements of a function body, not of nested functions or classes."""
 
-    class _Returns(cst.CSTVisitor):
+    class _Returns(SameScopeVisitor):
         def __init__(self) -> None:
             self.found: list[cst.Return] = []
-
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-            return False
-
-        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-            return False
-
-        def visit_Lambda(self, node: cst.Lambda) -> bool:
-            return False
 
         def visit_Return(self, node: cst.Return) -> None:
             self.found.append(node)

@@ -231,6 +231,17 @@ def lint_text(
     analysis = analyze(text, filename, rules, options)
     if analysis is None:
         return []
+    return _findings(analysis, text, filename, with_edits, apply_noqa, accept_fix)
+
+
+def _findings(
+    analysis: Analysis,
+    text: str,
+    filename: str,
+    with_edits: bool = False,
+    apply_noqa: bool = True,
+    accept_fix: Callable[[str], bool] | None = None,
+) -> list[Finding]:
     findings = []
     seen: set[tuple[str, int, int]] = set()
     reports = _unsuppressed(analysis, text) if apply_noqa else analysis.reports
@@ -240,12 +251,11 @@ def lint_text(
             continue
         seen.add((report.rule.code, row, col))
         fix_info = None
-        if report.fix is not None and (accept_fix is None or accept_fix(_apply([report], analysis.module).code)):
-            edits: tuple[Edit, ...] = ()
-            if with_edits:
-                fixed = _apply([report], analysis.module).code
-                edits = line_edits(text, fixed)
-            fix_info = FixInfo(report.fix.applicability, report.fix.message, edits)
+        if report.fix is not None:
+            fixed = _apply([report], analysis.module).code if accept_fix is not None or with_edits else ""
+            if accept_fix is None or accept_fix(fixed):
+                edits = line_edits(text, fixed) if with_edits else ()
+                fix_info = FixInfo(report.fix.applicability, report.fix.message, edits)
         findings.append(
             Finding(report.rule.code, report.rule.name, report.message, filename, row, col, end_row, end_col, fix_info)
         )
@@ -317,26 +327,60 @@ def fix_text(
 
     Raises FixFailure (and returns nothing) if a fix would leave code that does not compile.
     """
+    new_text, applied, _ = _fix_passes(text, filename, rules, options, unsafe, accept_fix)
+    return new_text, applied
+
+
+def fix_and_lint(
+    text: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Any] | None = None,
+    unsafe: bool = False,
+    with_edits: bool = False,
+) -> tuple[str, Counter[str], list[Finding]]:
+    """``fix_text``, plus what ``lint_text`` would report on the fixed text.
+
+    The fix loop's last pass has already analysed the final text (it found nothing more to
+    apply), so the findings come from that analysis instead of a second parse and rule pass.
+    """
+    new_text, applied, last = _fix_passes(text, filename, rules, options, unsafe, None)
+    if last is None:
+        return new_text, applied, lint_text(new_text, filename, rules, options, with_edits=with_edits)
+    analysis, analysed_text = last
+    findings = [] if analysis is None else _findings(analysis, analysed_text, filename, with_edits)
+    return new_text, applied, findings
+
+
+def _fix_passes(
+    text: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Any] | None,
+    unsafe: bool,
+    accept_fix: Callable[[str], bool] | None,
+) -> tuple[str, Counter[str], tuple[Analysis | None, str] | None]:
+    """The fix loop. Also returns (analysis, text) of the final text when its last pass saw it."""
     applied: Counter[str] = Counter()
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     current = text[len(bom):]
     for _ in range(MAX_FIX_PASSES):
         analysis = analyze(current, filename, rules, options)
         if analysis is None:
-            break
+            return bom + current, applied, (None, current)
         reports = _unsuppressed(analysis, current)
         if accept_fix is not None:
             reports = [r for r in reports if r.fix is None or accept_fix(_apply([r], analysis.module).code)]
         chosen = _choose_fixes(analysis, reports, unsafe)
         if not chosen:
-            break
+            return bom + current, applied, (analysis, current)
         new_text = _apply(chosen, analysis.module).code
         if new_text == current:
-            break
+            return bom + current, applied, (analysis, current)
         check_compiles(new_text, filename, [r.rule.code for r in chosen])
         applied.update(r.rule.code for r in chosen)
         current = new_text
-    return bom + current, applied
+    return bom + current, applied, None
 
 
 def check_compiles(text: str, filename: str, codes: Sequence[str] = ()) -> None:

@@ -128,14 +128,14 @@ def test_file_changed_between_read_and_write(tmp_path, monkeypatch):
 
     target = tmp_path / "train.py"
     target.write_bytes(ORIGINAL.encode())
-    real_fix_text = checker.fix_text
+    real_fix = checker.fix_and_lint
 
     def edit_meanwhile(*args, **kwargs):
-        result = real_fix_text(*args, **kwargs)
+        result = real_fix(*args, **kwargs)
         target.write_bytes(ORIGINAL.encode() + b"y = 1\n")  # the user saves while memlint works
         return result
 
-    monkeypatch.setattr(checker, "fix_text", edit_meanwhile)
+    monkeypatch.setattr(checker, "fix_and_lint", edit_meanwhile)
     monkeypatch.setattr(Settings, "rules_for", lambda self, path: [FakeZeros])
     outcome = check_file(target, Settings(), FixMode(fix=True))
     assert [p.message for p in outcome.problems] == ["file changed while memlint was fixing it; left as it is"]

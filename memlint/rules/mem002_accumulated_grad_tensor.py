@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Sequence
 
 import libcst as cst
 
-from memlint.context import FileContext, dotted_name, walk
+from memlint.context import FileContext, SameScopeVisitor, dotted_name, walk
 from memlint.rule import Fix, Invalid, Rule, Valid
 
 # Abstract values, ordered loosely by what we know.
@@ -221,7 +221,7 @@ def _is_number_literal(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, (cst.Integer, cst.Float))
 
 
-class _FactCollector(cst.CSTVisitor):
+class _FactCollector(SameScopeVisitor):
     """Backward calls, what they read, and every simple assignment, without entering nested scopes."""
 
     def __init__(self, ctx: "FileContext", is_training_step: bool) -> None:
@@ -229,15 +229,6 @@ class _FactCollector(cst.CSTVisitor):
         self.facts = _Facts()
         self.loops: list[cst.CSTNode] = []
         self.is_training_step = is_training_step
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
 
     def visit_For(self, node: cst.For) -> None:
         self.loops.append(node)
