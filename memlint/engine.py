@@ -17,7 +17,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from memlint.context import TRACKED_LIBRARIES, FileContext, walk
-from memlint.noqa import parse_suppressions
+from memlint.noqa import UnusedNoqa, Suppressions, parse_suppressions, unused_noqa_findings
 from memlint.rule import Report, Rule
 
 URL_BASE = "https://github.com/memlint/memlint/blob/main/rules/"
@@ -82,6 +82,7 @@ class Analysis:
     module: cst.Module
     reports: list[Report]
     positions: Mapping[cst.CSTNode, Any] = field(default_factory=dict)
+    codes: frozenset[str] = frozenset()  # the rules that ran
 
 
 def libraries_mentioned(text: str) -> frozenset[str]:
@@ -185,7 +186,7 @@ def analyze(
         walk(module, _Dispatcher(ctx, instances))
     except RecursionError:
         raise ParseFailure("too deeply nested to analyse") from None
-    analysis = Analysis(module, ctx.reports)
+    analysis = Analysis(module, ctx.reports, codes=frozenset(rule.code for rule in active))
     if ctx.reports:
         analysis.positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     return analysis
@@ -200,10 +201,10 @@ def _span(positions: Mapping[cst.CSTNode, Any], node: cst.CSTNode) -> tuple[int,
     return pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1
 
 
-def _unsuppressed(analysis: Analysis, text: str) -> list[Report]:
+def _unsuppressed(analysis: Analysis, text: str, suppressions: Suppressions | None = None) -> list[Report]:
     if not analysis.reports:
         return []
-    suppressions = parse_suppressions(text)
+    suppressions = suppressions or parse_suppressions(text)
     kept = []
     for report in analysis.reports:
         row = analysis.positions[report.node].start.line
@@ -244,7 +245,8 @@ def _findings(
 ) -> list[Finding]:
     findings = []
     seen: set[tuple[str, int, int]] = set()
-    reports = _unsuppressed(analysis, text) if apply_noqa else analysis.reports
+    suppressions = parse_suppressions(text) if apply_noqa else None
+    reports = _unsuppressed(analysis, text, suppressions) if apply_noqa else analysis.reports
     for report in reports:
         row, col, end_row, end_col = _span(analysis.positions, report.node)
         if (report.rule.code, row, col) in seen:
@@ -259,6 +261,8 @@ def _findings(
         findings.append(
             Finding(report.rule.code, report.rule.name, report.message, filename, row, col, end_row, end_col, fix_info)
         )
+    if suppressions is not None and UnusedNoqa.code in analysis.codes:
+        findings.extend(unused_noqa_findings(suppressions, analysis.codes, filename))
     findings.sort(key=lambda f: f.sort_key)
     return findings
 

@@ -26,4 +26,7 @@ def all_rules() -> dict[str, type[Rule]]:
                 if obj.code in found:
                     raise RuntimeError(f"rule code {obj.code} defined twice")
                 found[obj.code] = obj
+    from memlint.noqa import UnusedNoqa  # checked in the engine's noqa step, not by a visitor
+
+    found[UnusedNoqa.code] = UnusedNoqa
     return dict(sorted(found.items()))
