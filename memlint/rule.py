@@ -87,6 +87,9 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # "always", "sometimes" or "none": shown by `memlint rule --all`.
     fix_availability: ClassVar[str] = "none"
+    # "error": memory grows with every iteration until the run dies; "warning": a one-off cost
+    # that depends on the data or the setup. JSON, SARIF and `--fail-on` use it.
+    severity: ClassVar[str] = "warning"
     # The rule runs only on files that import one of these top-level packages.
     libraries: ClassVar[frozenset[str]] = frozenset({"torch"})
     options: ClassVar[tuple[Option, ...]] = ()

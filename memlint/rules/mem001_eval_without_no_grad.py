@@ -217,6 +217,7 @@ class EvalWithoutNoGrad(Rule):
     name = "eval-without-no-grad"
     summary = "Evaluation forward pass runs with autograd recording (no `torch.no_grad()`)"
     fix_availability = "sometimes"
+    severity = "error"
     libraries = frozenset({"torch"})
 
     def __init__(self, ctx, settings) -> None:

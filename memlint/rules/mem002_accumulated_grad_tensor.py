@@ -804,6 +804,7 @@ class AccumulatedGradTensor(Rule):
     name = "accumulated-grad-tensor"
     summary = "A tensor that carries autograd history is accumulated across loop iterations"
     fix_availability = "sometimes"
+    severity = "error"
     libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
 
     def __init__(self, ctx, settings) -> None:  # type: ignore[no-untyped-def]

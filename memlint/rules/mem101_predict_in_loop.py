@@ -65,6 +65,7 @@ class PredictInLoop(Rule):
     name = "predict-in-loop"
     summary = "Keras `model.predict()` called on every iteration of a loop"
     fix_availability = "sometimes"
+    severity = "error"
     libraries = KERAS_LIBRARIES
 
     def visit_Call(self, node: cst.Call) -> None:

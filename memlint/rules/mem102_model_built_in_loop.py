@@ -108,6 +108,7 @@ class ModelBuiltInLoop(Rule):
     name = "model-built-in-loop"
     summary = "Keras model built on every loop iteration without `clear_session()`"
     fix_availability = "sometimes"
+    severity = "error"
     libraries = KERAS_LIBRARIES
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -94,6 +94,7 @@ class TfFunctionInLoop(Rule):
     name = "tf-function-in-loop"
     summary = "`tf.function` created and called inside a loop (retraced every iteration)"
     fix_availability = "none"
+    severity = "error"
     libraries = frozenset({"tensorflow"})
 
     _MESSAGE = (
