@@ -8,8 +8,9 @@ indentation, so rows stay where they were, and a cell that starts with a ``%%`` 
 is left out altogether. Findings carry the 1-based cell number (counting every cell, as
 Jupyter and ruff do) and rows and columns within that cell.
 
-``--fix`` writes the changed cells back through nbformat; outputs, metadata and all other
-cells stay as they were. Imports a fix adds go to the first code cell.
+``--fix`` writes the changed cells back (through nbformat when it is installed, else as JSON laid
+out as nbformat lays it out); outputs, metadata and all other cells stay as they were. Imports
+a fix adds go to the first code cell.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ast
 import bisect
 import difflib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -320,9 +322,51 @@ def _is_python(nb: Any) -> bool:
     return True
 
 
-def _read_notebook(source: SourceFile) -> Any:
-    import nbformat
+class _JSONNode(dict):
+    """A notebook read as plain JSON, with nbformat's attribute access (``notebook.cells[3].source``)."""
 
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+def _read_json_notebook(text: str) -> Any:
+    """Without nbformat: a notebook is JSON; nbformat 4 is read as nbformat reads it (sources joined)."""
+    notebook = json.loads(text, object_hook=_JSONNode)
+    if not isinstance(notebook, dict):
+        raise ValueError("not a JSON object")
+    if notebook.get("nbformat") != 4:
+        raise ValueError(
+            f"nbformat {notebook.get('nbformat')} notebooks need nbformat to be read: pip install 'memlint-ml[notebook]'"
+        )
+    if not isinstance(notebook.get("cells"), list):
+        raise ValueError("no list of cells")
+    for cell in notebook.cells:
+        if isinstance(cell, dict) and isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+    return notebook
+
+
+def _write_json_notebook(notebook: Any) -> str:
+    """What nbformat's writer writes (sorted keys, one-space indent, sources as lists of lines)."""
+    cells = []
+    for cell in notebook.get("cells", []):
+        if isinstance(cell, dict) and isinstance(cell.get("source"), str):
+            cell = {**cell, "source": cell["source"].splitlines(keepends=True)}
+        cells.append(cell)
+    return json.dumps({**notebook, "cells": cells}, sort_keys=True, indent=1, ensure_ascii=False)
+
+
+def _read_notebook(source: SourceFile) -> Any:
+    try:
+        import nbformat
+    except ImportError:
+        return _read_json_notebook(source.text)
     notebook = nbformat.reader.reads(source.text)
     if notebook.get("nbformat") != 4:
         notebook = nbformat.convert(notebook, 4)
@@ -332,9 +376,12 @@ def _read_notebook(source: SourceFile) -> Any:
 
 
 def _write_notebook(notebook: Any, original: str) -> str:
-    from nbformat import v4
+    if isinstance(notebook, _JSONNode):
+        text = _write_json_notebook(notebook)
+    else:
+        from nbformat import v4
 
-    text = v4.writes(notebook)
+        text = v4.writes(notebook)
     return text + "\n" if original.endswith("\n") and not text.endswith("\n") else text
 
 
@@ -410,9 +457,6 @@ def check_notebook(
         return outcome
     try:
         notebook = _read_notebook(source)
-    except ImportError:
-        outcome.problems.append(Problem(filename, "checking notebooks needs nbformat: pip install 'memlint-ml[notebook]'"))
-        return outcome
     except Exception as exc:  # nbformat raises NotJSONError, ValidationError, KeyError, ...
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         outcome.problems.append(Problem(filename, f"not a readable notebook: {detail}"))
