@@ -169,7 +169,7 @@ def parse_suppressions(text: str) -> Suppressions:
     for row, offset, comment in comments:
         if "noqa" not in comment.lower():
             continue
-        file_match = _FILE_NOQA.search(comment)
+        file_match = _FILE_NOQA.match(comment)  # file level: the comment starts with it (as in ruff)
         if file_match:
             codes = _codes(file_match)
             if codes is None:
