@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from memlint.config import Settings
-from memlint.engine import FixFailure, Finding, ParseFailure, fix_and_lint, lint_text, unified_diff
+from memlint.findings import Finding
 from memlint.source import SourceError, atomic_write, read_source
 
 
@@ -51,6 +51,9 @@ class FileOutcome:
 
 
 def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False) -> FileOutcome:
+    # The engine (and libcst) load only when a file is really checked: not for a run served from the cache.
+    from memlint.engine import FixFailure, ParseFailure, fix_and_lint, lint_text, unified_diff
+
     filename = str(path)
     outcome = FileOutcome(filename)
     rules = settings.rules_for(path)

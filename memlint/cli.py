@@ -12,7 +12,6 @@ imported only when its command runs, so nothing it imports slows down ``memlint 
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import sys
@@ -122,6 +121,8 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
     if first in SUBCOMMANDS or first in ("-h", "--help", "--version"):
         return argv
     if not first.startswith("-") and not os.path.lexists(first):
+        import difflib
+
         close = difflib.get_close_matches(first, list(SUBCOMMANDS), n=1, cutoff=0.6)
         if close:
             raise UsageError(f"'{first}' is neither a memlint command nor an existing path; did you mean '{close[0]}'?")
@@ -256,9 +257,9 @@ def _exit_code(args: argparse.Namespace, findings: Sequence[Any], fixed: int, pr
     if args.diff:
         return EXIT_FINDINGS if fixed else EXIT_CLEAN
     if args.fail_on == "error":
-        from memlint.rules import all_rules
+        from memlint.rules import rule_catalog
 
-        rules = all_rules()
+        rules = rule_catalog()
         findings = [f for f in findings if f.code in rules and rules[f.code].severity == "error"]
     if findings:
         return EXIT_FINDINGS

@@ -12,10 +12,12 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from memlint.rule import Rule
-from memlint.rules import all_rules
+from memlint.rules import all_rules, rule_catalog
+
+if TYPE_CHECKING:
+    from memlint.rule import Rule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,7 +42,7 @@ _BASE_KEYS = frozenset(_LIST_KEYS) | {"per-file-ignores", "cache-dir", "max-file
 def rule_options() -> dict[str, Any]:
     """Every rule option by its kebab-case name."""
     options = {}
-    for rule in all_rules().values():
+    for rule in rule_catalog().values():
         for option in rule.options:
             options[option.name] = option
     return options
@@ -48,7 +50,7 @@ def rule_options() -> dict[str, Any]:
 
 def resolve_selector(selector: str, where: str) -> set[str]:
     """``MEM001``, a prefix such as ``MEM0`` or ``MEM``, or ``ALL`` → the codes it names."""
-    codes = all_rules()
+    codes = rule_catalog()
     token = selector.strip().upper()
     if token == "ALL":
         return set(codes)
@@ -113,7 +115,7 @@ class Settings:
     source: str = "defaults"
 
     def enabled_codes(self) -> set[str]:
-        enabled = {code for code, rule in all_rules().items() if rule.default_enabled}
+        enabled = {code for code, rule in rule_catalog().items() if rule.default_enabled}
         enabled = RuleSelection(self.select, self.extend_select, self.ignore).apply(enabled, self.source)
         if self.command_line is not None:
             enabled = self.command_line.apply(enabled, "the command line")

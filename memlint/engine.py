@@ -17,10 +17,10 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from memlint.context import TRACKED_LIBRARIES, FileContext, walk
+from memlint.findings import URL_BASE, Edit, Finding, FixInfo  # noqa: F401  (re-exported: engine.Finding, ...)
 from memlint.noqa import UnusedNoqa, Suppressions, parse_suppressions, unused_noqa_findings
 from memlint.rule import Report, Rule
 
-URL_BASE = "https://github.com/memlint/memlint/blob/main/rules/"
 MAX_FIX_PASSES = 10
 
 # The text pre-filter: a file that mentions none of these cannot import a tracked library.
@@ -41,40 +41,6 @@ class ParseFailure(Exception):
 
 class FixFailure(Exception):
     """Applying fixes produced code that does not parse or compile; nothing was written."""
-
-
-@dataclass(frozen=True)
-class Edit:
-    content: str
-    row: int
-    column: int
-    end_row: int
-    end_column: int
-
-
-@dataclass(frozen=True)
-class FixInfo:
-    applicability: str
-    message: str
-    edits: tuple[Edit, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    name: str
-    message: str
-    filename: str
-    row: int  # 1-based
-    column: int  # 1-based
-    end_row: int
-    end_column: int  # 1-based, exclusive
-    fix: FixInfo | None = None
-    cell: int | None = None  # notebooks: 1-based cell number; row/column are then within the cell
-
-    @property
-    def sort_key(self) -> tuple[Any, ...]:
-        return (self.filename, self.cell or 0, self.row, self.column, self.code)
 
 
 @dataclass

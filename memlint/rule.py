@@ -12,21 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Union
 
 import libcst as cst
 
+from memlint.rule_meta import Option  # noqa: F401  (re-exported: rule modules import it from here)
+
 if TYPE_CHECKING:
     from memlint.context import FileContext
 
 Applicability = Literal["safe", "unsafe"]
 Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
-
-
-@dataclass(frozen=True)
-class Option:
-    """A per-rule setting, read from ``[tool.memlint]`` (kebab-case key) and from flake8 options."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
 
 
 @dataclass(frozen=True)

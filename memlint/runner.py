@@ -10,11 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import threading
-import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,8 +18,8 @@ from typing import Sequence
 from memlint.cache import Cache, content_hash
 from memlint.checker import FileOutcome, FixMode, Problem, check_file
 from memlint.config import ConfigResolver
-from memlint.engine import Finding
 from memlint.files import PathProblem, Target, discover
+from memlint.findings import Finding
 
 
 @dataclass
@@ -161,6 +157,9 @@ def _worker_count(jobs: int | None, files: int) -> int:
 
 def _quiet_worker() -> None:
     """Workers never print (the parent alone writes output, in order) and never outlive the parent."""
+    import threading
+    import time
+
     devnull = open(os.devnull, "w")
     sys.stdout = devnull
     sys.stderr = devnull
@@ -184,7 +183,13 @@ def _check_one(args: tuple[Target, FixMode, bool]) -> FileOutcome:
 
 def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, workers: int) -> list[FileOutcome]:
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
+    import memlint.engine  # noqa: F401  (loaded once here, so forked workers start with it)
+    from memlint.rules import all_rules
+
+    all_rules()
     # fork: the workers start with memlint, libcst and the rules already imported.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)

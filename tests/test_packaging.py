@@ -33,6 +33,7 @@ def test_wheel_never_requires_torch(tmp_path):
     assert build.returncode == 0, build.stdout + build.stderr
     [wheel] = (tmp_path / "dist").glob("memlint_ml-*.whl")
     with zipfile.ZipFile(wheel) as archive:
+        assert "memlint/rules/catalog.json" in archive.namelist()  # start-up reads it instead of the rules
         [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         headers = Parser().parsestr(archive.read(metadata).decode())
     requires = headers.get_all("Requires-Dist") or []

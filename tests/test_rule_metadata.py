@@ -28,6 +28,7 @@ def test_metadata(code, rule):
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
     assert rule.summary and len(rule.summary) < 120
     assert rule.fix_availability in ("always", "sometimes", "none")
+    assert rule.severity in ("error", "warning")
     assert rule.libraries
     assert len(rule.VALID) >= 8 and len(rule.INVALID) >= 8
     if rule.fix_availability == "none":
@@ -58,3 +59,31 @@ def test_option_names_are_unique_and_kebab_case():
             assert re.fullmatch(r"[a-z]+(-[a-z]+)*", option.name)
             assert option.name not in seen, f"{option.name} used by {seen.get(option.name)} and {code}"
             seen[option.name] = code
+
+
+def test_catalog_is_current():
+    """memlint/rules/catalog.json serves the metadata without importing the rules (fast start-up).
+
+    After adding or changing a rule, regenerate it: `python -m memlint.rules`.
+    """
+    import json
+
+    from memlint.rule_meta import RuleInfo
+    from memlint.rules import CATALOG, sources_digest
+
+    stored = json.loads(CATALOG.read_text(encoding="utf-8"))
+    assert stored["sources"] == sources_digest(), "catalog.json is stale: run `python -m memlint.rules`"
+    assert [RuleInfo.from_json(entry) for entry in stored["rules"]] == [RuleInfo.of(rule) for _, rule in RULES]
+
+
+def test_stale_catalog_falls_back_to_the_rule_classes(monkeypatch):
+    import memlint.rules as registry
+
+    monkeypatch.setattr(registry, "sources_digest", lambda: "a rule changed since")
+    registry._stored_catalog.cache_clear()
+    try:
+        assert registry._stored_catalog() is None
+        assert list(registry.rule_catalog()) == [code for code, _ in RULES]
+    finally:
+        monkeypatch.undo()
+        registry._stored_catalog.cache_clear()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from memlint.engine import Finding
+from memlint.findings import Finding
 from memlint.output import lossy_path, problem_entry
-from memlint.rules import all_rules
+from memlint.rules import rule_catalog
 
 
 def _escape_data(value: str) -> str:
@@ -37,7 +37,7 @@ def _annotation(level: str, title: str, filename: str, cell: int | None, span: t
 
 
 def render(findings: Sequence[Finding], problems: Sequence[Any] = ()) -> str:
-    rules = all_rules()
+    rules = rule_catalog()
     lines = []
     for f in findings:
         level = "error" if f.code in rules and rules[f.code].severity == "error" else "warning"

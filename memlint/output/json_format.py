@@ -11,9 +11,9 @@ import json
 import os
 from typing import Any, Sequence
 
-from memlint.engine import URL_BASE, Finding
+from memlint.findings import URL_BASE, Finding
 from memlint.output import ProblemEntry, lossy_path, problem_entry
-from memlint.rules import all_rules
+from memlint.rules import rule_catalog
 
 
 def finding_to_dict(finding: Finding, severity: str = "warning") -> dict[str, Any]:
@@ -64,7 +64,7 @@ def problem_to_dict(entry: ProblemEntry) -> dict[str, Any]:
 
 
 def render(findings: Sequence[Finding], problems: Sequence[Any] = ()) -> str:
-    rules = all_rules()
+    rules = rule_catalog()
     entries = [
         finding_to_dict(f, rules[f.code].severity if f.code in rules else "warning") for f in findings
     ]

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 from urllib.parse import quote
 
 from memlint import __version__
-from memlint.engine import URL_BASE, Finding
+from memlint.findings import URL_BASE, Finding
 from memlint.output import lossy_path, problem_entry
-from memlint.rules import all_rules
+from memlint.rules import rule_catalog
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"error": "error", "warning": "warning"}
@@ -48,14 +48,14 @@ def _where(cell: int | None, row: int | None, column: int | None) -> str:
 
 
 def render(findings: Sequence[Finding], problems: Sequence[Any] = ()) -> str:
-    rules = all_rules()
+    rules = rule_catalog()
     codes = list(rules)
     driver_rules = [
         {
             "id": code,
             "name": rule.name,
             "shortDescription": {"text": rule.summary},
-            "fullDescription": {"text": (rule.__doc__ or rule.summary).strip()},
+            "fullDescription": {"text": rule.doc or rule.summary},
             "helpUri": f"{URL_BASE}{code}.md",
             "defaultConfiguration": {"level": _LEVELS.get(rule.severity, "warning"), "enabled": rule.default_enabled},
             "properties": {"fix_availability": rule.fix_availability, "severity": rule.severity},

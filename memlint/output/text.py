@@ -12,9 +12,9 @@ import os
 from collections import Counter
 from typing import IO, Any, Sequence
 
-from memlint.engine import Finding
+from memlint.findings import Finding
 from memlint.output import display_path
-from memlint.rules import all_rules
+from memlint.rules import rule_catalog
 
 _STYLES = {"bold": "1", "red": "31", "green": "32", "blue": "34", "cyan": "36"}
 
@@ -130,7 +130,7 @@ def statistics_rows(findings: Sequence[Finding], unsafe: bool = False) -> list[d
     counts = Counter(f.code for f in findings)
     fixable = {f.code for f in findings if _applies(f, unsafe)}
     names = {f.code: f.name for f in findings}
-    rules = all_rules()
+    rules = rule_catalog()
     rows = [
         {"code": code, "name": rules[code].name if code in rules else names[code], "count": count,
          "fixable": code in fixable}
@@ -217,7 +217,7 @@ def render_fixes(out: IO[str], paint: Painter, fixed_by_file: dict[str, Counter]
         return
     total = sum(sum(c.values()) for c in fixed_by_file.values())
     out.write(f"Fixed {_plural(total, 'error')}:\n")
-    rules = all_rules()
+    rules = rule_catalog()
     for filename in sorted(fixed_by_file):
         out.write(f"- {display_path(filename)}:\n")
         for code, count in sorted(fixed_by_file[filename].items()):
