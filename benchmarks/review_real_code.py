@@ -4,6 +4,7 @@
     python benchmarks/review_real_code.py run                      # this checkout's memlint
     python benchmarks/review_real_code.py run --pythonpath /work/wt/baseline --json /tmp/base.json
     python benchmarks/review_real_code.py run --stub /tmp/new_rows.tsv   # rows to fill in for unreviewed findings
+    python benchmarks/review_real_code.py samples /work/staging/samples/MEM001.md   # do the samples hold?
 
 `benchmarks/realcode/repos.tsv` names each repository, the commit reviewed, its kind and why it was picked
 (an optional last column limits the check to some paths). `materialize` writes each commit's files from the
@@ -19,6 +20,9 @@ positives it lost and which false positives it dropped. `realcode/misses.tsv` li
 found that memlint 0.1 did not report; recall per rule counts the true positives and those misses, and a
 miss counts as found when a new finding of its rule reports its row or one within 3 rows.
 Notebook lines are `cell:row` (`7:3` is row 3 of cell 7, cells counted as Jupyter counts them).
+
+`samples` runs memlint on the must-fire / must-not-fire samples written from a review (one `CODE.md` per
+rule) and says which of them memlint satisfies; memlint 0.1 satisfies none of the ones from this review.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -454,6 +460,89 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- staged samples
+SAMPLE_HEADER = re.compile(r"^## (\S+)\s+\(?(fire|silent)\)?\s+line=(\d+)\s+files=(single|multi)\s*$")
+FILE_MARKER = re.compile(r"^# file: (\S+)[ \t]*$")
+FINDING_FILE = re.compile(r"\[finding in (\S+?)\]")
+
+
+@dataclass
+class Sample:
+    """A must-fire or must-not-fire sample written from the review (staging/samples/CODE.md)."""
+
+    code: str
+    slug: str
+    expect: str  # fire | silent
+    line: int
+    files: dict[str, str]
+    finding_file: str  # where `line` is: named by "[finding in X]", else the last file
+
+
+def parse_samples(code: str, text: str) -> list[Sample]:
+    """Samples of one rule's file: a `## slug (fire|silent) line=N files=...` header, a one-line reason,
+    then python blocks whose `# file: NAME` lines start the files (the marker is not part of a file)."""
+    samples = []
+    for block in re.split(r"(?m)^(?=## )", text):
+        header = SAMPLE_HEADER.match(block.splitlines()[0]) if block.startswith("## ") else None
+        if header is None:
+            continue
+        files: dict[str, str] = {}
+        current = None
+        for body in re.findall(r"```python\n(.*?)```", block, re.S):
+            for line in body.splitlines(keepends=True):
+                marker = FILE_MARKER.match(line)
+                if marker:
+                    current = marker.group(1)
+                    files[current] = ""
+                elif current is not None:
+                    files[current] += line
+        if not files:
+            raise ValueError(f"{code} {header.group(1)}: no `# file:` block")
+        named = FINDING_FILE.search(block)
+        finding_file = named.group(1) if named and named.group(1) in files else list(files)[-1]
+        samples.append(Sample(code, header.group(1), header.group(2), int(header.group(3)), files, finding_file))
+    return samples
+
+
+def check_sample(sample: Sample, pythonpath: Path) -> tuple[bool, list[tuple[str, int]]]:
+    """Whether memlint from `pythonpath` does what the sample asks, and the rows it reported."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, source in sample.files.items():
+            target = Path(tmp) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(source, encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, "-m", "memlint", "check", "--no-cache", "--exit-zero", "--select", sample.code,
+             "--output-format", "json", "."],
+            cwd=tmp, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(pythonpath)},
+        )
+        root = Path(tmp).resolve()
+        reported = [
+            (Path(item["filename"]).resolve().relative_to(root).as_posix(), item["location"]["row"])
+            for item in json.loads(proc.stdout or "[]")
+        ]
+    fired = (sample.finding_file, sample.line) in reported
+    return fired == (sample.expect == "fire"), reported
+
+
+def check_samples(args: argparse.Namespace) -> int:
+    wanted = set(args.slugs or [])
+    passed = total = 0
+    for path in args.files:
+        for sample in parse_samples(path.stem, path.read_text(encoding="utf-8")):
+            if wanted and sample.slug not in wanted:
+                continue
+            ok, reported = check_sample(sample, args.pythonpath)
+            total += 1
+            passed += ok
+            if not ok or args.verbose:
+                state = "ok  " if ok else "FAIL"
+                print(f"{state} {sample.code} {sample.slug} ({sample.expect}) {sample.finding_file}:{sample.line}"
+                      f" reported {reported}")
+    print(f"memlint from {args.pythonpath}: {passed} of {total} samples behave as they ask")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repos", type=Path, default=REPOS_TSV)
@@ -469,11 +558,18 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--json", help="write findings with their verdicts here")
     chk.add_argument("--stub", help="write verdict rows for the unreviewed findings here, to fill in")
     chk.add_argument("--only", nargs="*", help="owner/name of the repositories to check")
+    smp = sub.add_parser("samples", help="run memlint on staged must-fire / must-not-fire samples")
+    smp.add_argument("files", nargs="+", type=Path, help="CODE.md files (e.g. /work/staging/samples/MEM001.md)")
+    smp.add_argument("--pythonpath", type=Path, default=HERE.parent, help="the memlint checkout to run")
+    smp.add_argument("--slugs", nargs="*", help="only these samples")
+    smp.add_argument("--verbose", action="store_true", help="list the samples that pass too")
     args = parser.parse_args(argv)
     try:
         if args.command == "materialize":
             repos = [r for r in read_repos(args.repos) if not args.only or r.name in args.only]
             return materialize(repos, args.corpus, args.mirrors)
+        if args.command == "samples":
+            return check_samples(args)
         return run(args)
     except (OSError, ValueError) as error:
         print(f"review_real_code: {error}", file=sys.stderr)

@@ -241,3 +241,65 @@ def test_run_end_to_end_with_real_memlint(tmp_path):
     assert by_code["MEM001"]["source"] == "out = model(x)" and by_code["MEM001"]["verdict"] is None
     [row] = stub.read_text().splitlines()
     assert row.split("\t")[:7] == ["o/r", COMMIT, "train.py", "26", "MEM001", review.source_sha1("out = model(x)"), "?"]
+
+
+SAMPLES_MD = '''\
+## demo-eval-loop  (fire)  line=7  files=multi
+An evaluation loop after `.eval()` with no grad guard. [finding in check.py]
+```python
+# file: helpers.py
+def unused():
+    return 1
+```
+```python
+# file: check.py
+import torch
+
+
+def evaluate(model, loader):
+    model.eval()
+    for x in loader:
+        out = model(x)
+    return out
+```
+
+## demo-guarded-loop  (silent)  line=8  files=single
+The same loop under `torch.no_grad()`.
+```python
+# file: check.py
+import torch
+
+
+@torch.no_grad()
+def evaluate(model, loader):
+    model.eval()
+    for x in loader:
+        out = model(x)
+    return out
+```
+'''
+
+
+def test_parse_samples_reads_headers_files_and_the_finding_file():
+    fire, silent = review.parse_samples("MEM001", SAMPLES_MD)
+    assert (fire.slug, fire.expect, fire.line, fire.finding_file) == ("demo-eval-loop", "fire", 7, "check.py")
+    assert list(fire.files) == ["helpers.py", "check.py"]
+    assert fire.files["check.py"].splitlines()[6] == "        out = model(x)"
+    assert (silent.expect, silent.finding_file, silent.files["check.py"].splitlines()[7].strip()) == (
+        "silent", "check.py", "out = model(x)")
+
+
+def test_samples_command_runs_memlint_on_each_sample(tmp_path):
+    md = tmp_path / "MEM001.md"
+    md.write_text(SAMPLES_MD)
+    # A copy that wrongly asks the reported loop to stay silent: one failure, shown with what was reported.
+    wrong = tmp_path / "wrong" / "MEM001.md"
+    wrong.parent.mkdir()
+    wrong.write_text(SAMPLES_MD.replace("(fire)  line=7", "(silent)  line=7"))
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "samples", "--pythonpath", str(REPO), str(md), str(wrong)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].endswith(": 3 of 4 samples behave as they ask")
+    assert "FAIL MEM001 demo-eval-loop (silent) check.py:7 reported [('check.py', 7)]" in proc.stdout
