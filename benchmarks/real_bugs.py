@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import re
@@ -64,10 +65,6 @@ class Site:
     is_trap: bool
     scope: str = ""
     note: str = ""
-
-    @property
-    def tree_key(self) -> tuple[str, str]:
-        return (self.repo, self.commit)
 
 
 def is_trap_file(path: Path) -> bool:
@@ -155,13 +152,15 @@ def _git(git_dir: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(["git", f"--git-dir={git_dir}", *args], capture_output=True, **kwargs)
 
 
-def extract_tree(git_dir: Path, commit: str, dest: Path) -> int:
-    """Write the tree at `commit` into `dest`; returns how many files the snapshot lacked (large or LFS files).
+def extract_tree(git_dir: Path, commit: str, dest: Path, subtree: str = "") -> int:
+    """Write the tree at `commit` (or only its folder `subtree`) into `dest`; returns how many files the snapshot
+    lacked (large or LFS files).
 
     `git archive` first; when a blob is missing from the snapshot it fails, and the tree is written file by file."""
     part = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    limit = [subtree] if subtree else []
     try:
-        archive = subprocess.Popen(["git", f"--git-dir={git_dir}", "archive", commit], stdout=subprocess.PIPE,
+        archive = subprocess.Popen(["git", f"--git-dir={git_dir}", "archive", commit, *limit], stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL)
         untar = subprocess.run(["tar", "-x", "-C", str(part)], stdin=archive.stdout, capture_output=True)
         archive.stdout.close()
@@ -169,7 +168,7 @@ def extract_tree(git_dir: Path, commit: str, dest: Path) -> int:
         if archive.wait() != 0 or untar.returncode != 0:
             shutil.rmtree(part)
             part.mkdir()
-            missing = _extract_file_by_file(git_dir, commit, part)
+            missing = _extract_file_by_file(git_dir, commit, part, limit)
         part.rename(dest)
         return missing
     except BaseException:
@@ -177,8 +176,8 @@ def extract_tree(git_dir: Path, commit: str, dest: Path) -> int:
         raise
 
 
-def _extract_file_by_file(git_dir: Path, commit: str, dest: Path) -> int:
-    listing = _git(git_dir, "ls-tree", "-r", "-z", commit)
+def _extract_file_by_file(git_dir: Path, commit: str, dest: Path, limit: list[str]) -> int:
+    listing = _git(git_dir, "ls-tree", "-r", "-z", commit, *limit)
     missing = 0
     for entry in listing.stdout.split(b"\0"):
         if not entry:
@@ -197,7 +196,23 @@ def _extract_file_by_file(git_dir: Path, commit: str, dest: Path) -> int:
     return missing
 
 
-def materialize(sites: list[Site], corpus: Path, mirrors: Path) -> int:
+def python_file_count(git_dir: Path, commit: str) -> int:
+    listing = _git(git_dir, "ls-tree", "-r", "--name-only", "-z", commit)
+    return sum(name.endswith(b".py") for name in listing.stdout.split(b"\0"))
+
+
+def extraction_subtree(site: Site, git_dir: Path, max_python_files: int) -> str:
+    """The folder to extract instead of the whole tree, or "" for the whole tree.
+
+    A bug whose scope is `file` needs the whole project. Any other id in a repository with more Python files than
+    `max_python_files` (a monorepo of examples) gets the folder that holds its file, so one id does not cost a
+    check of thousands of unrelated files."""
+    if site.scope == "file" or python_file_count(git_dir, site.commit) <= max_python_files:
+        return ""
+    return str(Path(site.path).parent) if "/" in site.path else ""
+
+
+def materialize(sites: list[Site], corpus: Path, mirrors: Path, max_python_files: int = 1500) -> int:
     """Extract every id's tree that is not there yet; returns the number of ids that could not be made."""
     corpus.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -217,8 +232,10 @@ def materialize(sites: list[Site], corpus: Path, mirrors: Path) -> int:
                 print(f"{site.id}: commit {site.commit} is not in the snapshot of {site.repo}")
                 failed += 1
                 continue
-            missing = extract_tree(git_dir, site.commit, dest)
-            status = "extracted" + (f" ({missing} files absent from the snapshot)" if missing else "")
+            subtree = extraction_subtree(site, git_dir, max_python_files)
+            missing = extract_tree(git_dir, site.commit, dest, subtree)
+            status = "extracted" + (f" {subtree}/ only" if subtree else "")
+            status += f" ({missing} files absent from the snapshot)" if missing else ""
         problem = _line_problem(dest / site.path, site.line)
         if problem:
             failed += 1
@@ -354,18 +371,27 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
+def tree_signature(site: Site, folder: Path) -> tuple[str, str, str]:
+    """Ids whose folders hold the same Python files of the same commit are checked once."""
+    names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in (".py", ".ipynb"))
+    digest = hashlib.sha1("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+    return (site.repo, site.commit, digest)
+
+
 def run(sites: list[Site], corpus: Path, pythonpath: str | None, timeout: float, progress=print) -> dict:
-    trees: dict[tuple[str, str], TreeResult | None] = {}
+    trees: dict[tuple[str, str, str], TreeResult] = {}
+    outcomes: dict[str, TreeResult | None] = {}
     for site in sites:
-        if site.tree_key in trees and trees[site.tree_key] is not None:
-            continue
         folder = corpus / site.id
         if not folder.is_dir():
-            trees.setdefault(site.tree_key, None)
+            outcomes[site.id] = None
             continue
-        progress(f"checking {site.id} ({site.repo}@{site.commit[:10]})", file=sys.stderr)
-        trees[site.tree_key] = check_tree(folder, pythonpath, timeout)
-    records = [judge(site, trees.get(site.tree_key)) for site in sites]
+        key = tree_signature(site, folder)
+        if key not in trees:
+            progress(f"checking {site.id} ({site.repo}@{site.commit[:10]})", file=sys.stderr)
+            trees[key] = check_tree(folder, pythonpath, timeout)
+        outcomes[site.id] = trees[key]
+    records = [judge(site, outcomes[site.id]) for site in sites]
     return {
         "memlint": {"pythonpath": pythonpath or "", **memlint_version(pythonpath)},
         "near_lines": NEAR,
@@ -425,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="where each id's tree lives")
         if name == "materialize":
             cmd.add_argument("--mirrors", type=Path, default=DEFAULT_MIRRORS, help="where the fetched snapshots are")
+            cmd.add_argument("--max-python-files", type=int, default=1500,
+                             help="above this many .py files, ids of scope local/function get only their folder")
         else:
             cmd.add_argument("--pythonpath", default=None, help="PYTHONPATH for memlint (a checkout to measure)")
             cmd.add_argument("--json", type=Path, default=None, help="write per-id outcomes and the summary here")
@@ -458,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         sites = [s for s in sites if s.id in set(args.ids)]
     if args.command == "materialize":
-        failed = materialize(sites, args.corpus, args.mirrors)
+        failed = materialize(sites, args.corpus, args.mirrors, args.max_python_files)
         print(f"{len(sites) - failed} of {len(sites)} ids ready under {args.corpus}")
         return 1 if failed else 0
     result = run(sites, args.corpus, args.pythonpath, args.timeout)

@@ -161,6 +161,38 @@ def test_missing_blob_is_left_out_and_the_rest_extracted(tmp_path, snapshot):
     assert not (corpus / "eval-exact" / "src" / "helpers.py").exists()
 
 
+def test_large_repository_gives_local_ids_only_their_folder(tmp_path, snapshot):
+    """Above --max-python-files, an id of scope local gets the folder of its file; scope file keeps the whole tree.
+    The two trees differ, so memlint checks each (a shared commit alone does not merge them)."""
+    mirrors, work, buggy, fixed = snapshot
+    (work / "tools").mkdir()
+    (work / "tools" / "other.py").write_text("x = 1\n")
+    (work / "src" / "train.py").write_text(BUGGY)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "more files")
+    head = git(work, "rev-parse", "HEAD")
+    rows = [
+        ("in-folder", "MEM001", "acme/widgets", head, "src/train.py", 7, "local", "https://e.org", "-", "d"),
+        ("whole", "MEM002", "acme/widgets", head, "src/train.py", 18, "file", "https://e.org", "-", "d"),
+    ]
+    labels = tmp_path / "big.tsv"
+    labels.write_text(LABEL_HEADER + "".join("\t".join(map(str, r)) + "\n" for r in rows), encoding="utf-8")
+    corpus = tmp_path / "corpus"
+    made = harness("materialize", "--labels", labels, "--corpus", corpus, "--mirrors", mirrors,
+                   "--max-python-files", "2")
+    assert made.returncode == 0, made.stdout
+    assert "in-folder: extracted src/ only" in made.stdout
+    assert sorted(p.name for p in (corpus / "in-folder").rglob("*.py")) == ["helpers.py", "train.py"]
+    assert (corpus / "whole" / "tools" / "other.py").is_file()
+
+    out = tmp_path / "r.json"
+    result = harness("run", "--labels", labels, "--corpus", corpus, "--pythonpath", REPO, "--json", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("checking ") == 2
+    status = {r["id"]: r["status"] for r in json.loads(out.read_text())["labels"]}
+    assert status == {"in-folder": "found", "whole": "found"}
+
+
 @pytest.mark.parametrize(
     "row, message",
     [
