@@ -272,9 +272,10 @@ def memlint_env(pythonpath: str | None) -> dict[str, str]:
 
 
 def memlint_version(pythonpath: str | None) -> dict[str, str]:
+    # From a neutral folder: `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH.
     probe = subprocess.run(
         [sys.executable, "-c", "import memlint, os; print(memlint.__version__); print(os.path.dirname(memlint.__file__))"],
-        capture_output=True, text=True, env=memlint_env(pythonpath),
+        capture_output=True, text=True, env=memlint_env(pythonpath), cwd=tempfile.gettempdir(),
     )
     lines = probe.stdout.split("\n")
     if probe.returncode != 0 or len(lines) < 2:

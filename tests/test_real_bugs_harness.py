@@ -49,9 +49,9 @@ def git(repo: Path, *args: str) -> str:
     return out.stdout.strip()
 
 
-def harness(*args: str) -> subprocess.CompletedProcess:
+def harness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(HARNESS), *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, cwd=cwd)
 
 
 @pytest.fixture
@@ -114,8 +114,12 @@ def test_materialize_run_and_recall(tmp_path, snapshot):
     again = harness("materialize", "--labels", *files, "--corpus", corpus, "--mirrors", mirrors, "--ids", "eval-exact")
     assert again.returncode == 0 and "eval-exact: present" in again.stdout
 
+    # run from a folder holding another `memlint` package: only --pythonpath may decide which memlint is measured
+    decoy = tmp_path / "decoy"
+    (decoy / "memlint").mkdir(parents=True)
+    (decoy / "memlint" / "__init__.py").write_text("__version__ = 'decoy'\n")
     out = tmp_path / "result.json"
-    result = harness("run", "--labels", *files, "--corpus", corpus, "--pythonpath", REPO, "--json", out)
+    result = harness("run", "--labels", *files, "--corpus", corpus, "--pythonpath", REPO, "--json", out, cwd=decoy)
     assert result.returncode == 0, result.stderr
     # five labels and three traps live in two trees (buggy, fixed): memlint runs twice
     assert result.stderr.count("checking ") == 2
