@@ -61,9 +61,10 @@ UNSAFE_ONLY = textwrap.dedent(
 )
 
 
-def server_env() -> dict[str, str]:
+def server_env(pythonpath: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    paths = [str(pythonpath) if pythonpath else None, str(REPO), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
 
@@ -196,11 +197,11 @@ async def session(
     root: Path,
     initialization_options: Any = None,
     capabilities: lsp.ClientCapabilities | None = None,
-    command: list[str] | None = None,
+    pythonpath: Path | None = None,
 ) -> AsyncIterator[Session]:
     client = make_client()
     state = Session(client)
-    await client.start_io(*(command or [sys.executable, "-m", "memlint", "server"]), env=server_env(), cwd=str(root))
+    await client.start_io(sys.executable, "-m", "memlint", "server", env=server_env(pythonpath), cwd=str(root))
     try:
         await client.initialize_session(
             lsp.InitializeParams(
@@ -633,8 +634,8 @@ def test_a_file_that_does_not_parse_gets_one_diagnostic_at_the_error(tmp_path: P
 
 
 # A rule that raises as it reports on a marked file (the traceback runs through the rule's module).
-CRASHING_SERVER = """
-import sys
+# As sitecustomize it is loaded by the server and by each of its lint processes.
+CRASHING_RULE = """
 from memlint.rule import Rule
 
 def report(self, node, message, fix=None):
@@ -643,24 +644,25 @@ def report(self, node, message, fix=None):
     return original(self, node, message, fix)
 
 original, Rule.report = Rule.report, report
-from memlint.cli import main
-sys.exit(main(["server"]))
 """
 
 
 def test_a_crash_inside_a_rule_is_logged_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(CRASHING_RULE, encoding="utf-8")
     crashing = (tmp_path / "crash.py").as_uri()
     fine = (tmp_path / "fine.py").as_uri()
 
     async def scenario() -> None:
-        async with session(tmp_path, command=[sys.executable, "-c", CRASHING_SERVER]) as s:
+        async with session(tmp_path, pythonpath=inject) as s:
             s.open(crashing, "# CRASH_THIS_RULE\n" + EVAL_LOOP)
             assert await s.diagnostics(crashing, version=1) == []
             logged = await s.until(
                 lambda: [m for m in s.client.log_messages if m.type == lsp.MessageType.Error and "a bug in a rule" in m.message],
                 "the crash in the log",
             )
-            assert "mem001_eval_without_no_grad.py" in logged[0].message
+            assert "internal error in mem001_eval_without_no_grad.py:" in logged[0].message
             assert "RuntimeError" in logged[0].message
             s.open(fine, EVAL_LOOP)
             assert [d.code for d in await s.diagnostics(fine, version=1)] == ["MEM001"]

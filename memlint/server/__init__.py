@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
@@ -28,7 +29,11 @@ def main(args: argparse.Namespace) -> int:
         sys.stderr.write(f"memlint: error: the server needs pygls ({exc.name}): pip install 'memlint-ml[server]'\n")
         return 2
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(), format="memlint server: %(levelname)s: %(message)s")
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must not corrupt the protocol stream
-    build_server().start_io(stdin, stdout)
+    # The protocol gets its own copy of stdout; file descriptor 1 becomes stderr, so that nothing
+    # printed by this process, native code or the lint processes can corrupt the stream.
+    sys.stdout.flush()
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    build_server().start_io(sys.stdin.buffer, protocol_out)
     return 0

@@ -1,9 +1,11 @@
 """The language server: pygls handlers around ``documents``.
 
-Lints run in a worker thread, never on the thread that reads requests. A change is linted after
-a pause in typing (``DEBOUNCE_S``); open and save lint at once. Each document has a generation
-counter: a lint whose document changed (or closed) while it waited or ran is dropped, and at most
-one lint per document runs at a time.
+Lints run in worker processes (``LINT_PROCESSES``), not threads: libcst's native parser holds the
+GIL for the whole parse, so a long lint in a thread would stall every request. A worker that dies
+(a crash in native code) is replaced and the server goes on. A change is linted after a pause in
+typing (``DEBOUNCE_S``); open and save lint at once. Each document has a generation counter: a
+lint whose document changed (or closed) while it waited or ran is dropped, and at most one lint
+per document runs at a time.
 
 Documents are synced whole (``TextDocumentSyncKind.Full``): pygls applies incremental changes
 with ``str.splitlines``, which also splits at form feeds and would put later edits on the wrong
@@ -15,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -46,6 +51,7 @@ from memlint.server.documents import (
 logger = logging.getLogger("memlint.server")
 
 DEBOUNCE_S = 0.3
+LINT_PROCESSES = 2
 FIX_ALL_KIND = "source.fixAll.memlint"
 CONFIG_FILES = ("pyproject.toml", "memlint.toml")
 HOVER_SECTIONS = ("What it does", "Why is this bad?", "Measured effect")
@@ -173,7 +179,7 @@ class MemlintServer(LanguageServer):
         self._config_stamps: dict[Path, tuple[Any, ...]] = {}
         self.config_epoch = 0  # bumped whenever settings may have changed; older results are stale
         self._shown_errors: set[str] = set()
-        self.lints = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memlint-lint")
+        self.lints = _lint_processes()
 
     # ------------------------------------------------------------------ errors and messages
     def report_server_error(self, error: Exception, source: Any) -> None:
@@ -315,11 +321,25 @@ class MemlintServer(LanguageServer):
                 return cached
             if snapshot.path is not None and settings.is_excluded(snapshot.path):
                 return LintResult(snapshot, with_edits=with_edits)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.lints, lint, snapshot, settings, with_edits)
+            try:
+                result = await self.in_worker(lint, snapshot, settings, with_edits)
+            except BrokenProcessPool:
+                result = LintResult(snapshot, with_edits=with_edits, crash="the lint process died (see the log)")
             if self.snapshot(tracked) == snapshot and self.config_epoch == epoch:
                 tracked.result, tracked.result_epoch = result, epoch
             return result
+
+    async def in_worker(self, function: Any, *args: Any) -> Any:
+        """Run ``function`` in a lint process; a dead process is replaced for the next call."""
+        pool = self.lints
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool:
+            logger.error("a lint process died; starting new ones")
+            if self.lints is pool:
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.lints = _lint_processes()
+            raise
 
     def publish(self, tracked: _Tracked, result: LintResult) -> None:
         if result.crash is not None:
@@ -495,11 +515,8 @@ class MemlintServer(LanguageServer):
             snapshot, settings = self.snapshot_and_settings(tracked)
         if snapshot is None or settings is None:
             return action
-        loop = asyncio.get_running_loop()
         try:
-            new_texts = await loop.run_in_executor(
-                self.lints, fix_all, snapshot, settings, self.client_settings.unsafe_fixes
-            )
+            new_texts = await self.in_worker(fix_all, snapshot, settings, self.client_settings.unsafe_fixes)
         except (FixFailure, ParseFailure) as exc:
             self.log(f"memlint: fix all in {tracked.uri}: {exc}", lsp.MessageType.Warning)
             return action
@@ -548,6 +565,26 @@ def rule_hover(code: str) -> str:
     return "\n\n".join(parts)
 
 
+def _lint_processes() -> ProcessPoolExecutor:
+    # Spawned, not forked: the server has threads (the stdin reader), and fork copies their locks.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(LINT_PROCESSES, mp_context=context, initializer=_start_lint_process)
+
+
+def _start_lint_process() -> None:
+    """Nothing a lint process prints may reach the client: its stdout is the server's stderr."""
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+def warm_up() -> None:
+    """Imports the engine and every rule in a lint process before the first document arrives."""
+    from memlint.config import Settings
+    from memlint.engine import lint_text
+
+    lint_text("import torch\nimport keras\n", "warm_up.py", Settings().rules_for(None), {})
+
+
 def _kind_covers(requested: str, kind: str) -> bool:
     """LSP kinds are hierarchical: asking for ``source.fixAll`` covers ``source.fixAll.memlint``."""
     return kind == requested or kind.startswith(f"{requested}.")
@@ -580,6 +617,8 @@ def build_server() -> MemlintServer:
 
     @server.feature(lsp.INITIALIZED)
     async def initialized(ls: MemlintServer, params: lsp.InitializedParams) -> None:
+        for _ in range(LINT_PROCESSES):
+            ls.lints.submit(warm_up)
         workspace = ls.client_capabilities.workspace
         watch = workspace.did_change_watched_files if workspace is not None else None
         if watch is not None and watch.dynamic_registration:
