@@ -10,9 +10,12 @@ import asyncio
 import contextlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import typing
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -25,6 +28,8 @@ pytest.importorskip("pytest_lsp")
 from lsprotocol import types as lsp  # noqa: E402
 from pytest_lsp import client_capabilities  # noqa: E402
 from pytest_lsp.client import LanguageClient  # noqa: E402
+
+from memlint.config import tomllib  # noqa: E402  (tomli before Python 3.11)
 
 REPO = Path(__file__).resolve().parent.parent
 WAIT_S = 60.0  # generous: the machine running the tests may be busy
@@ -770,3 +775,110 @@ def test_server_without_pygls_says_how_to_install_it(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "memlint: error: the server needs pygls (pygls): pip install 'memlint-ml[server]'"
     ]
+
+
+# ---------------------------------------------------------------------------- the README's server section
+def _readme_section() -> str:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Editors: `memlint server`")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    """Objects: the expected keys, recursively; lists: the same length, item by item."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and _contains(actual[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(actual) == len(expected) and all(map(_contains, actual, expected))
+    return actual == expected
+
+
+class _RawServer:
+    """`memlint server` (or an editor's configured command) with JSON-RPC framing by hand."""
+
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=cwd, env=server_env()
+        )
+        self.watchdog = threading.Timer(WAIT_S, self.process.kill)  # a hung server ends the test, not the run
+        self.watchdog.start()
+
+    def send(self, payload: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(_message(payload))
+        self.process.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        return _read_message(self.process.stdout)
+
+    def close(self) -> int:
+        try:
+            return self.process.wait(timeout=WAIT_S)
+        finally:
+            self.watchdog.cancel()
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+
+
+def test_readme_transcript_is_what_the_server_says(tmp_path: Path) -> None:
+    block = _readme_section().split("<!-- lsp-transcript -->", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line.strip()]
+    assert sum(line.startswith("<-- ") for line in lines) >= 5
+    server = _RawServer([sys.executable, "-m", "memlint", "server"], tmp_path)
+    try:
+        for line in lines:
+            direction, _, payload = line.partition(" ")
+            message = json.loads(payload)
+            if direction == "-->":
+                server.send(message)
+                continue
+            assert direction == "<--", line
+            seen = []
+            while not _contains(seen[-1] if seen else None, message):
+                seen.append(server.receive())
+    finally:
+        assert server.close() == 0
+
+
+def _editor_commands() -> dict[str, tuple[list[str], Any]]:
+    """Each editor set-up in the README: the command it starts and the initialization options."""
+    section = _readme_section()
+    vscode = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    lua = section.split("```lua\n", 1)[1].split("```", 1)[0]
+    lua_cmd = re.search(r"cmd = \{(.*?)\}", lua).group(1)
+    lua_options = re.search(r"init_options = (\{.*\}),\n", lua).group(1)
+    lua_options = re.sub(r"(\w+)\s*=", r'"\1":', lua_options)
+    while re.search(r"\{([^{}:]*)\}", lua_options):  # Lua's {"a", "b"} is a list
+        lua_options = re.sub(r"\{([^{}:]*)\}", r"[\1]", lua_options)
+    helix = tomllib.loads(section.split("```toml\n", 1)[1].split("```", 1)[0])["language-server"]["memlint"]
+    return {
+        "vscode": ([vscode["glspc.server.command"], *vscode["glspc.server.commandArguments"]], vscode["glspc.server.initializationOptions"]),
+        "neovim": (re.findall(r'"([^"]+)"', lua_cmd), json.loads(lua_options)),
+        "helix": ([helix["command"], *helix["args"]], helix["config"]),
+    }
+
+
+@pytest.mark.parametrize("editor", ["vscode", "neovim", "helix"])
+def test_readme_editor_setups_start_the_server(editor: str, tmp_path: Path) -> None:
+    command, options = _editor_commands()[editor]
+    assert command == ["memlint", "server"]
+    executable = shutil.which(command[0])
+    if executable is None:
+        pytest.skip("the memlint command is not installed (pip install -e .)")
+    server = _RawServer([executable, *command[1:]], tmp_path)
+    try:
+        server.send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"processId": None, "rootUri": tmp_path.as_uri(), "capabilities": {}, "initializationOptions": options}})
+        reply = server.receive()
+        assert reply["result"]["serverInfo"]["name"] == "memlint"
+        server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        server.send({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": (tmp_path / "t.py").as_uri(), "languageId": "python", "version": 1, "text": EVAL_LOOP}}})
+        published = server.receive()
+        # The settings were accepted (a rejected one would come as window/showMessage first).
+        assert published["method"] == "textDocument/publishDiagnostics", published
+        assert [d["code"] for d in published["params"]["diagnostics"]] == ["MEM001"]
+        server.send({"jsonrpc": "2.0", "id": 2, "method": "shutdown"})
+        assert server.receive()["id"] == 2
+        server.send({"jsonrpc": "2.0", "method": "exit"})
+    finally:
+        assert server.close() == 0
