@@ -678,6 +678,34 @@ def test_a_crash_inside_a_rule_is_logged_and_the_server_keeps_serving(tmp_path: 
     run(scenario())
 
 
+@pytest.mark.slow
+def test_a_long_lint_neither_blocks_requests_nor_publishes_stale_results(tmp_path: Path) -> None:
+    big_text = "import torch\n" + "".join(
+        EVAL_LOOP.replace("import torch\n", "").replace("def evaluate(", f"def evaluate_{i}(") for i in range(700)
+    )
+    big = (tmp_path / "big.py").as_uri()
+    small = (tmp_path / "small.py").as_uri()
+
+    async def scenario() -> None:
+        async with session(tmp_path) as s:
+            s.open(small, "import torch\n")
+            await s.diagnostics(small, version=1)  # the lint processes are up
+            s.open(big, big_text)
+            await asyncio.sleep(0.2)  # the long lint is running
+            s.change(big, big_text + "\n", 2)  # makes the running lint stale
+            s.change(small, EVAL_LOOP, 2)
+            assert len(await s.diagnostics(small, version=2)) == 1
+            hover = await s.client.text_document_hover_async(
+                lsp.HoverParams(lsp.TextDocumentIdentifier(small), lsp.Position(7, 22))
+            )
+            assert hover is not None and "MEM001" in hover.contents.value
+            assert s.latest(big) is None, "the small file had to wait for the big one"
+            assert len(await s.diagnostics(big, version=2)) == 700
+            assert [p.version for p in s.published if p.uri == big] == [2], "a superseded lint was published"
+
+    run(scenario())
+
+
 # ---------------------------------------------------------------------------- raw JSON-RPC
 def _frame(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n" % len(body) + body
