@@ -41,20 +41,20 @@ def build_file(lines: int, keras: bool = False) -> str:
         parts.append("\n".join(line for line in text.splitlines() if not line.startswith("from __future__")))
     head = "\n\n".join(parts) + "\n\n"
     import torch.optim.lr_scheduler as scheduler
+    import torch.optim.optimizer as optimizer
 
-    library = Path(scheduler.__file__).read_text(encoding="utf-8")
-    tree = ast.parse(library)
-    source_lines = library.splitlines()
     body: list[str] = []
     budget = lines - head.count("\n")
-    for statement in tree.body:
-        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
-            continue
-        start = statement.lineno - 1 - len(getattr(statement, "decorator_list", []) or [])
-        chunk = source_lines[start : statement.end_lineno]
-        if len(body) + len(chunk) + 2 > budget:
-            break
-        body.extend(chunk + ["", ""])
+    for module in (scheduler, optimizer):
+        library = Path(module.__file__).read_text(encoding="utf-8")
+        source_lines = library.splitlines()
+        for statement in ast.parse(library).body:
+            if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+                continue
+            start = min([statement.lineno] + [d.lineno for d in getattr(statement, "decorator_list", [])]) - 1
+            chunk = source_lines[start : statement.end_lineno]
+            if len(body) + len(chunk) + 2 <= budget:  # statements that do not fit are left out
+                body.extend(chunk + ["", ""])
     text = head + "\n".join(body) + "\n"
     ast.parse(text)
     return text
