@@ -106,6 +106,12 @@ def make_client() -> Any:
     def register(params: lsp.RegistrationParams) -> None:
         client.registrations.extend(params.registrations)
 
+    client.configuration = {}  # what the client answers to workspace/configuration, by section
+
+    @client.feature(lsp.WORKSPACE_CONFIGURATION)
+    def configuration(params: lsp.ConfigurationParams) -> list[Any]:
+        return [client.configuration.get(item.section) for item in params.items]
+
     @client.feature(lsp.WINDOW_LOG_MESSAGE)
     def log_message(params: lsp.LogMessageParams) -> None:
         client.log_messages.append(params)
@@ -574,8 +580,15 @@ def test_configuration_from_the_editor_and_from_pyproject(tmp_path: Path) -> Non
             s.open(uri, text)
             assert await s.diagnostics(uri, version=1) == []
 
+            # Other tools' settings leave the initialization options in force.
+            s.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings={"python": {}}))
+            mark = s.change(uri, text + "\n", 2)
+            assert await s.diagnostics(uri, version=2, after=mark) == []
+
+            # A pull-model change: no settings pushed, the server asks for the memlint section.
+            s.client.configuration["memlint"] = {"ignore": []}
             mark = len(s.published)
-            s.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings={"memlint": {}}))
+            s.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=None))
             assert len(await s.diagnostics(uri, after=mark)) == 1
 
             # A bad setting is reported and the previous settings stay.
@@ -601,13 +614,13 @@ def test_configuration_from_the_editor_and_from_pyproject(tmp_path: Path) -> Non
 
             # Without a notification (editors that do not watch files) the next lint sees the change.
             pyproject.write_text('[tool.memlint]\nselect = ["MEM001"]\n# changed\n', encoding="utf-8")
-            mark = s.change(uri, text + "\n", 2)
-            assert len(await s.diagnostics(uri, version=2, after=mark)) == 1
+            mark = s.change(uri, text, 3)
+            assert len(await s.diagnostics(uri, version=3, after=mark)) == 1
 
             # A broken pyproject.toml: one error message, no findings, and the server goes on.
             pyproject.write_text("[tool.memlint\n", encoding="utf-8")
-            mark = s.change(uri, text, 3)
-            assert await s.diagnostics(uri, version=3, after=mark) == []
+            mark = s.change(uri, text + "\n", 4)
+            assert await s.diagnostics(uri, version=4, after=mark) == []
             await s.until(lambda: [m for m in s.client.messages if "invalid TOML" in m.message], "a TOML error")
 
     run(scenario())

@@ -19,7 +19,6 @@ import json
 import logging
 import multiprocessing
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -107,6 +106,19 @@ class ClientSettings:
     ignore: list[str] = field(default_factory=list)
     unsafe_fixes: bool = False
 
+    KEYS = frozenset({"select", "extendSelect", "extend-select", "ignore", "unsafeFixes", "unsafe-fixes"})
+
+    @classmethod
+    def section(cls, raw: Any) -> Any:
+        """The memlint part of the settings an editor pushed or answered, None when there is none
+        (editors also send their other settings, or nothing, on every change)."""
+        if isinstance(raw, Mapping):
+            if "memlint" in raw:
+                return raw["memlint"]
+            if set(raw) & cls.KEYS:
+                return raw
+        return None
+
     @classmethod
     def parse(cls, raw: Any) -> "ClientSettings":
         """Accepts ``{"select": ...}`` or ``{"memlint": {...}}``; camelCase or kebab-case keys."""
@@ -116,8 +128,7 @@ class ClientSettings:
             raw = {}
         if not isinstance(raw, Mapping):
             raise ConfigError("memlint settings must be an object")
-        known = {"select", "extendSelect", "extend-select", "ignore", "unsafeFixes", "unsafe-fixes"}
-        unknown = sorted(set(raw) - known)
+        unknown = sorted(set(raw) - cls.KEYS)
         if unknown:
             raise ConfigError(f"unknown memlint setting {unknown[0]!r}; valid: select, extendSelect, ignore, unsafeFixes")
 
@@ -180,6 +191,19 @@ class MemlintServer(LanguageServer):
         self.config_epoch = 0  # bumped whenever settings may have changed; older results are stale
         self._shown_errors: set[str] = set()
         self.lints = _lint_processes()
+        self.stopping = False  # after `shutdown`: nothing more is linted
+
+    def shutdown(self) -> None:
+        self.stop_lints()
+        super().shutdown()
+
+    def stop_lints(self) -> None:
+        """Ends the lint processes now: exiting must not wait for a long lint to finish."""
+        self.stopping = True
+        processes = list((getattr(self.lints, "_processes", None) or {}).values())
+        self.lints.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
 
     # ------------------------------------------------------------------ errors and messages
     def report_server_error(self, error: Exception, source: Any) -> None:
@@ -295,7 +319,7 @@ class MemlintServer(LanguageServer):
     async def _lint_later(self, tracked: _Tracked, generation: int, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        if tracked.generation != generation:
+        if tracked.generation != generation or self.stopping:
             return
         result = await self.current_result(tracked, with_edits=False)
         if result is None or tracked.generation != generation or self.tracked.get(tracked.uri) is not tracked:
@@ -332,6 +356,8 @@ class MemlintServer(LanguageServer):
     async def in_worker(self, function: Any, *args: Any) -> Any:
         """Run ``function`` in a lint process; a dead process is replaced for the next call."""
         pool = self.lints
+        if self.stopping:
+            raise BrokenProcessPool("the server is shutting down")
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
         except BrokenProcessPool:
@@ -572,9 +598,11 @@ def _lint_processes() -> ProcessPoolExecutor:
 
 
 def _start_lint_process() -> None:
-    """Nothing a lint process prints may reach the client: its stdout is the server's stderr."""
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    """Nothing a lint process prints may reach the client, and it never outlives the server."""
+    from memlint.runner import _quiet_worker  # the `memlint check` pool's worker set-up
+
+    os.dup2(2, 1)  # file descriptor 1 is the server's protocol stream unless main() moved it
+    _quiet_worker()
 
 
 def warm_up() -> None:
@@ -672,8 +700,8 @@ def build_server() -> MemlintServer:
 
     @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: MemlintServer, params: lsp.DidChangeConfigurationParams) -> None:
-        raw = params.settings
-        if not raw:  # pull-model clients send nothing and answer workspace/configuration instead
+        raw = ClientSettings.section(params.settings)
+        if raw is None:  # pull-model clients send nothing and answer workspace/configuration instead
             workspace = ls.client_capabilities.workspace
             if workspace is None or not workspace.configuration:
                 return
@@ -685,6 +713,8 @@ def build_server() -> MemlintServer:
                 logger.warning("workspace/configuration failed: %s", exc)
                 return
             raw = answers[0] if answers else None
+        if raw is None:
+            return  # nothing for memlint: the settings from initializationOptions stay
         if ls.apply_client_settings(raw):
             ls.relint_all()
 
@@ -713,6 +743,6 @@ def build_server() -> MemlintServer:
 
     @server.feature(lsp.SHUTDOWN)
     def shutdown(ls: MemlintServer, params: Any) -> None:
-        ls.lints.shutdown(wait=False, cancel_futures=True)
+        ls.stop_lints()
 
     return server
