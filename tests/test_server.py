@@ -409,6 +409,31 @@ def test_quick_fix_and_fix_all_give_what_check_fix_writes(tmp_path: Path) -> Non
     run(scenario())
 
 
+def test_form_feeds_keep_lines_where_the_editor_has_them(tmp_path: Path) -> None:
+    # A form feed is not a line break for LSP or Python (str.splitlines thinks otherwise).
+    source = (REPO / "fixtures" / "MEM001" / "bad.py").read_text(encoding="utf-8")
+    text = source.replace("\n\ndef evaluate", "\n\x0c\ndef evaluate").replace("    model.eval()", "    model.eval()  # \x0c")
+    path = tmp_path / "paged.py"
+    path.write_text(text, encoding="utf-8")
+    cli = json.loads(memlint_cli("check", "--output-format", "json", "--no-cache", str(path), cwd=tmp_path).stdout)
+    memlint_cli("check", "--fix", "--no-cache", str(path), cwd=tmp_path)
+    expected = path.read_text(encoding="utf-8")
+    assert expected != text and "\x0c" in expected
+    uri = path.as_uri()
+
+    async def scenario() -> None:
+        async with session(tmp_path) as s:
+            s.open(uri, text)
+            (diagnostic,) = await s.diagnostics(uri, version=1)
+            row = cli[0]["location"]["row"]
+            assert diagnostic.range.start.line == row - 1
+            assert text.split("\n")[row - 1][diagnostic.range.start.character :].startswith("model(batch)")
+            fix = (await s.code_actions(uri, diagnostic))[0]
+            assert apply_workspace_edit({uri: text}, fix.edit)[uri] == expected
+
+    run(scenario())
+
+
 def test_unsafe_fixes_are_offered_only_when_the_setting_allows(tmp_path: Path) -> None:
     path = tmp_path / "trainer.py"
     path.write_text(UNSAFE_ONLY, encoding="utf-8")
