@@ -1,10 +1,11 @@
 """``memlint check --add-noqa``: suppress today's findings, so memlint can be adopted on a big codebase.
 
 Each finding gets ``# noqa: CODE`` on its noqa row (the row its suppression is read from: the
-first row of the finding, or the end of the string or backslash continuation it starts in).
-An existing ``# noqa: X`` there gains the new codes. Files are written through the same atomic
-writer as ``--fix``: encoding, BOM and line endings stay, and a file that changed meanwhile is
-left alone. A second run adds nothing, because every finding is then suppressed.
+first row of the finding, or the end of the string or backslash continuation it starts in),
+through ``noqa.with_noqa`` as the server's quick fix does: an existing ``# noqa: X`` gains the
+codes. Files are written through the same atomic writer as ``--fix``: encoding, BOM and line
+endings stay, and a file that changed meanwhile is left alone. A second run adds nothing,
+because every finding is then suppressed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from memlint.noqa import LINE_NOQA, PYTHON_LINE, comment_rows, next_comment_row
+from memlint.noqa import PYTHON_LINE, comment_rows, next_comment_row, with_noqa
 
 
 def add_noqa_comments(text: str, codes_by_row: dict[int, set[str]]) -> tuple[str, int]:
@@ -33,14 +34,7 @@ def add_noqa_comments(text: str, codes_by_row: dict[int, set[str]]) -> tuple[str
         line = lines[row - 1]
         body = line.rstrip("\r\n")
         ending = line[len(body):]
-        existing = LINE_NOQA.search(body)
-        if existing is not None and not existing.group("codes"):
-            continue  # a bare `# noqa` already suppresses everything on this row
-        if existing is not None:
-            merged = codes | {c.upper() for c in existing.group("codes").replace(",", " ").split()}
-            new_body = body[: existing.start()] + f"# noqa: {', '.join(sorted(merged))}" + body[existing.end():]
-        else:
-            new_body = body.rstrip() + f"  # noqa: {', '.join(sorted(codes))}"
+        new_body = with_noqa(body, *codes)
         if new_body != body:
             lines[row - 1] = new_body + ending
             changed += 1

@@ -1,4 +1,4 @@
-"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify`` and ``clean``.
+"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify``, ``clean`` and ``server``.
 
 ``memlint train.py`` and ``memlint --fix train.py`` mean ``memlint check ...``; a first word that
 is neither a command nor an existing path is a usage error ("did you mean `verify`?").
@@ -42,6 +42,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "verify": Subcommand("measure a script's peak memory before and after its fixes", "memlint.verify.cli",
                          "add_verify_parser", "run_verify"),
     "clean": Subcommand("remove memlint's cache folders", "memlint.clean", "add_clean_parser", "run_clean"),
+    "server": Subcommand("run the language server (LSP over stdio) for editors", "memlint.server", "add_parser",
+                         "main"),
 }
 
 

@@ -225,3 +225,21 @@ def unused_noqa_findings(suppressions: Suppressions, ran: Iterable[str], filenam
             )
         )
     return found
+
+
+def with_noqa(line: str, *codes: str) -> str:
+    """``line`` (without its line ending) suppressing ``codes`` too: an existing ``# noqa: X`` gets
+    the missing codes appended, otherwise ``  # noqa: CODES`` is added at the end.
+
+    Used by ``--add-noqa`` and by the server's "suppress" code action.
+    """
+    match = LINE_NOQA.search(line)
+    if match and not _FILE_NOQA.search(line):
+        present = _codes(match)
+        if present is None:
+            return line
+        missing = sorted(set(codes) - present)
+        if not missing:
+            return line
+        return f"{line[: match.end()]}, {', '.join(missing)}{line[match.end():]}"
+    return f"{line.rstrip()}  # noqa: {', '.join(sorted(set(codes)))}"
