@@ -118,11 +118,14 @@ def test_mistyped_subcommand_is_a_usage_error(memlint, tmp_path, typo, suggestio
 
 
 def test_unknown_bare_word_lists_the_commands(memlint, tmp_path):
+    from memlint.cli import SUBCOMMANDS
+
     result = memlint("lint", cwd=tmp_path)
     assert result.returncode == 2
-    assert "'lint' is neither a memlint command nor an existing path (commands: check, rule, verify, clean)" in (
-        result.stderr
+    assert result.stderr == (
+        f"memlint: error: 'lint' is neither a memlint command nor an existing path (commands: {', '.join(SUBCOMMANDS)})\n"
     )
+    assert "check, rule, verify, clean" in result.stderr
 
 
 def test_existing_path_named_like_a_command_is_checked(memlint, tmp_path):
