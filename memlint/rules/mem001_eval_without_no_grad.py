@@ -25,7 +25,7 @@ from typing import Iterator, Sequence
 import libcst as cst
 
 from memlint.context import dotted_name, walk
-from memlint.rule import Fix, Invalid, Rule, Valid
+from memlint.legacy_rule import Fix, Invalid, Rule, Valid
 
 # Names of functions whose whole purpose is evaluation.
 _EVAL_NAME = re.compile(

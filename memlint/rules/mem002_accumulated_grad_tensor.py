@@ -34,7 +34,7 @@ from typing import Iterable, Iterator, Sequence
 import libcst as cst
 
 from memlint.context import FileContext, SameScopeVisitor, dotted_name, walk
-from memlint.rule import Fix, Invalid, Rule, Valid
+from memlint.legacy_rule import Fix, Invalid, Rule, Valid
 
 # Abstract values, ordered loosely by what we know.
 NUM = "num"  # a Python number or a tensor without history
