@@ -23,6 +23,7 @@ from memlint.analysis.syntax import (
     ParseFailure,
     SourceLines,
     legacy_async_text,
+    link_parents,
     parse_python,
     walk_tree,
 )
@@ -173,7 +174,15 @@ class _Dispatcher:
             handler(node)
 
     def run(self, tree: ast.Module) -> None:
-        walk_tree(tree, self.on_visit, self.on_leave if self.leave else None, self.leave_types)
+        if self.leave:
+            walk_tree(tree, self.on_visit, self.on_leave, self.leave_types)
+            return
+        visit = self.visit
+        for node in link_parents(tree):
+            handlers = visit.get(type(node).__name__)
+            if handlers:
+                for handler in handlers:
+                    handler(node)
 
 
 def analyze(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from memlint.analysis import facts
 from memlint.analysis.syntax import (
     FunctionNode,
+    last_name,
     LoopNode,
     ScopeNode,
     SourceLines,
@@ -82,7 +83,7 @@ class FileAnalysis:
         self.is_package_init = path.replace("\\", "/").endswith("/__init__.py")
         self.package = self.module_name if self.is_package_init else self.module_name.rpartition(".")[0]
         self.project = project
-        link_parents(tree)
+        self.nodes = link_parents(tree)
         self.imports: dict[str, str] = {}
         self._collect_imports()
         self._flows: dict[int, "Flow"] = {}
@@ -92,7 +93,7 @@ class FileAnalysis:
     def _collect_imports(self) -> None:
         """Module-level imports first (also inside top-level if/try), then those in functions."""
         local: list[ast.Import | ast.ImportFrom] = []
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 if any(isinstance(a, ScopeNode) for a in ancestors(node)):
                     local.append(node)
@@ -406,35 +407,57 @@ class FileAnalysis:
             return None
         block, index = located
         kind: str | None = None
-        for earlier in block[:index]:
+        for at, found in self._block_guards(block):
+            if at >= index:
+                break
+            kind = found if found != "keep" else kind
+        return kind if kind != "on" else None
+
+    def _block_guards(self, block: list[ast.stmt]) -> list[tuple[int, str | None]]:
+        """Statements of a block that change grad mode for the rest of it, computed once per block:
+        ``set_grad_enabled(...)`` and ``stack.enter_context(guard)``."""
+        cache = self.__dict__.setdefault("_block_guard_cache", {})
+        key = id(block)
+        if key in cache:
+            return cache[key]
+        found: list[tuple[int, str | None]] = []
+        for index, earlier in enumerate(block):
             if not isinstance(earlier, ast.Expr) or not isinstance(earlier.value, ast.Call):
                 continue
             call = earlier.value
-            name = self.qualname(call.func)
-            if name in facts.GUARD_SET and call.args:
-                kind = None if is_constant(call.args[0], True) else self.grad_guard_kind(call)
-            elif isinstance(call.func, ast.Attribute) and call.func.attr == "enter_context" and call.args:
-                kind = self.grad_guard_kind(call.args[0]) or kind
-        return kind if kind != "on" else None
+            func = call.func
+            if isinstance(func, ast.Attribute) and func.attr == "enter_context" and call.args:
+                kind = self.grad_guard_kind(call.args[0])
+                found.append((index, kind if kind is not None else "keep"))
+            elif call.args and last_name(func) == "set_grad_enabled" and self.qualname(func) in facts.GUARD_SET:
+                found.append((index, None if is_constant(call.args[0], True) else self.grad_guard_kind(call)))
+        cache[key] = found
+        self.__dict__.setdefault("_block_keepalive", []).append(block)
+        return found
 
     # ------------------------------------------------------------------ callers
     @cached_property
-    def call_sites(self) -> dict[str, list[tuple[str | None, ast.AST | None, ast.Call]]]:
-        """For each name called in this file (``f(...)``, ``self.f(...)``, ``cls.f(...)``):
-        (guard at the call, enclosing function, the call)."""
-        sites: dict[str, list[tuple[str | None, ast.AST | None, ast.Call]]] = {}
-        for node in ast.walk(self.tree):
+    def calls_by_name(self) -> dict[str, list[ast.Call]]:
+        """Calls in this file by the name they call: ``f(...)``, ``self.f(...)``, ``cls.f(...)``."""
+        found: dict[str, list[ast.Call]] = {}
+        for node in self.nodes:
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
             if isinstance(func, ast.Name):
-                name = func.id
+                found.setdefault(func.id, []).append(node)
             elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
-                name = func.attr
-            else:
-                continue
-            sites.setdefault(name, []).append((self.guard_at(node), self.enclosing_function(node), node))
-        return sites
+                found.setdefault(func.attr, []).append(node)
+        return found
+
+    def call_sites(self, name: str) -> list[tuple[str | None, ast.AST | None, ast.Call]]:
+        """Calls of ``name`` in this file: (guard at the call, enclosing function, the call)."""
+        cache = self.__dict__.setdefault("_call_sites", {})
+        if name not in cache:
+            cache[name] = [
+                (self.guard_at(call), self.enclosing_function(call), call) for call in self.calls_by_name.get(name, ())
+            ]
+        return cache[name]
 
     def guarded_by_callers(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         """Every known call of ``func`` runs with grad off (in this file, and across the project when
@@ -453,7 +476,7 @@ class FileAnalysis:
         def covered(name: str, visiting: frozenset[str]) -> bool:
             if name in memo:
                 return memo[name]
-            sites = self.call_sites.get(name)
+            sites = self.call_sites(name)
             if not sites or name in visiting:
                 return False
             result = all(
@@ -599,7 +622,7 @@ class FileAnalysis:
         an array or a definition (not a running value such as a loss tensor)."""
         from memlint.analysis.values import UNK
 
-        if self.__dict__.get("_module_flow_running"):
+        if name not in self.module_assigned or self.__dict__.get("_module_flow_running"):
             return UNK
         self.__dict__["_module_flow_running"] = True
         try:
@@ -607,6 +630,21 @@ class FileAnalysis:
         finally:
             self.__dict__["_module_flow_running"] = False
         return value if value.kind in _DEFINITION_KINDS else UNK
+
+    @cached_property
+    def module_assigned(self) -> frozenset[str]:
+        """Names that module-level statements assign (not only import or define)."""
+        found: set[str] = set()
+        for node in self.nodes:
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and not isinstance(
+                self.enclosing_scope(node), ScopeNode
+            ):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for sub in ast.walk(target):
+                        if isinstance(sub, ast.Name):
+                            found.add(sub.id)
+        return frozenset(found)
 
     def attribute_value(self, cls: ast.ClassDef, attr: str):  # -> Value
         """What ``self.<attr>`` holds: the value ``__init__`` (or ``setup``/``build``) bound it to."""

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
 
 MAX_DEPTH = 3
+_WALK_FACTS = frozenset(
+    {"env", "values", "counter", "order", "guarded_at", "resets", "literal_bindings", "loop_start", "returns"}
+)
 
 
 def names_in(expr: ast.AST) -> set[str]:
@@ -131,16 +134,27 @@ class Flow:
         # flow-insensitive facts
         self.backward_calls: list[tuple[ast.Call, ast.AST | None]] = []
         self.step_calls: list[tuple[ast.Call, tuple[ast.AST, ...]]] = []
-        self.local_calls: list[tuple[str, tuple[ast.AST, ...]]] = []
+        self.local_calls: list[tuple[str, tuple[ast.AST, ...], ast.Call]] = []
         self.whole_reach: set[str] = set()
         self.partial_reach: set[str] = set()
         self.direct_backward: set[str] = set()
         self.tensor_reach: set[str] = set()
         self.assignments: list[tuple[list[str], ast.AST]] = []
+        self.has_yield = False
         self._collect_facts()
         self.reach = self._reaching_names()
         self.evidence = bool(self.backward_calls) or self.is_training_step
-        # flow-sensitive facts
+        self._walked = False
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        """The flow-sensitive facts are computed on first use: many rules need only the others."""
+        if name in _WALK_FACTS and not self.__dict__.get("_walked", True):
+            self._walk()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    def _walk(self) -> None:
+        self._walked = True
         self.env: dict[str, Value] = {}
         self.values: dict[int, Value] = {}
         self.counter = 0
@@ -150,7 +164,6 @@ class Flow:
         self.literal_bindings: dict[str, list[tuple[int, bool]]] = {}
         self.loop_start: dict[int, int] = {}
         self.returns: list[tuple[ast.Return, Value]] = []
-        self.has_yield = False
         self._run()
 
     # ================================================================== flow-insensitive facts
@@ -209,9 +222,9 @@ class Flow:
         elif is_optimizer_step(node):
             self.step_calls.append((node, loops))
         if isinstance(func, ast.Name):
-            self.local_calls.append((func.id, loops))
+            self.local_calls.append((func.id, loops, node))
         elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-            self.local_calls.append((func.attr, loops))
+            self.local_calls.append((func.attr, loops, node))
 
     def _reached(self, expr: ast.AST) -> None:
         if (
@@ -398,7 +411,7 @@ class Flow:
             return
         for name in target_names(target):
             bound = value
-            if name in self.whole_reach and value.kind in ("unknown", GRAD) and "." not in name:
+            if name in self.whole_reach and (value.kind == "unknown" or (value.grad and not value.tensor)) and "." not in name:
                 # It flows into backward: it carries history.
                 bound = GRAD_TENSOR if name in self.tensor_reach else GRAD_ANY
             self.env[name] = bound
