@@ -210,6 +210,8 @@ def analyze(
         instances = [rule(file, _rule_settings(rule, settings)) for rule in current]
         try:
             _Dispatcher(instances).run(tree)
+            for instance in instances:
+                instance.finish()
         except RecursionError:
             raise ParseFailure("too deeply nested to analyse") from None
         analysis.file = file

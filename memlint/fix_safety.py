@@ -54,20 +54,29 @@ def unbound_uses(tree: ast.Module, names: Iterable[str]) -> Counter[str]:
     if not wanted:
         return unbound
     anywhere = _bound_anywhere(tree, wanted)
-    bound: set[str] = set()
 
-    def module_code(nodes: Iterable[ast.AST]) -> None:
-        for node in nodes:
-            for sub in _module_time_nodes(node):
-                if isinstance(sub, ast.Name) and sub.id in wanted and isinstance(sub.ctx, ast.Load) and sub.id not in bound:
-                    unbound[sub.id] += 1
+    def block(statements: list[ast.stmt], bound: set[str], certain: bool) -> set[str]:
+        """Read a block in order; returns what it binds. ``certain``: the block always runs."""
+        for stmt in statements:
+            nested = _nested_blocks(stmt)
+            if nested is None:
+                for sub in _module_time_nodes(stmt):
+                    if isinstance(sub, ast.Name) and sub.id in wanted and isinstance(sub.ctx, ast.Load) and sub.id not in bound:
+                        unbound[sub.id] += 1
+                bound = bound | _binds(stmt, wanted)
+                continue
+            headers, bodies, always = nested
+            for header in headers:
+                for sub in _module_time_nodes(header):
+                    if isinstance(sub, ast.Name) and sub.id in wanted and isinstance(sub.ctx, ast.Load) and sub.id not in bound:
+                        unbound[sub.id] += 1
+            for body in bodies:
+                inner = block(body, set(bound), certain and always)
+                if always:
+                    bound = bound | inner
+        return bound
 
-    for stmt in tree.body:
-        module_code([stmt])
-        bound |= _binds(stmt, wanted)
-        if isinstance(stmt, ast.Try):
-            for part in [*stmt.body, *[h for handler in stmt.handlers for h in handler.body]]:
-                bound |= _binds(part, wanted)
+    block(tree.body, set(), True)
     for node in ast.walk(tree):
         if isinstance(node, FunctionNode) and isinstance(node, ast.AST):
             for sub in ast.walk(node):
@@ -75,6 +84,22 @@ def unbound_uses(tree: ast.Module, names: Iterable[str]) -> Counter[str]:
                     if _in_body(sub, node) and sub.id not in anywhere and sub.id not in _local_bindings(node, wanted):
                         unbound[sub.id] += 1
     return unbound
+
+
+def _nested_blocks(stmt: ast.stmt) -> tuple[list[ast.AST], list[list[ast.stmt]], bool] | None:
+    """A compound statement's header expressions, its blocks, and whether the blocks always run
+    (a ``try`` body and ``with`` body do; ``if``/``for``/``while`` bodies may not)."""
+    if isinstance(stmt, ast.If):
+        return [stmt.test], [stmt.body, stmt.orelse], False
+    if isinstance(stmt, (ast.For, ast.AsyncFor)):
+        return [stmt.iter], [stmt.body, stmt.orelse], False
+    if isinstance(stmt, ast.While):
+        return [stmt.test], [stmt.body, stmt.orelse], False
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [item.context_expr for item in stmt.items], [stmt.body], True
+    if isinstance(stmt, ast.Try):
+        return [], [stmt.body, *[h.body for h in stmt.handlers], stmt.orelse, stmt.finalbody], True
+    return None
 
 
 def _module_time_nodes(stmt: ast.AST) -> Iterable[ast.AST]:

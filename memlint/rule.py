@@ -2,7 +2,7 @@
 
 A rule is one class. The engine instantiates every enabled rule once per file, calls its
 ``visit_<AstNode>`` / ``leave_<AstNode>`` methods during one shared walk of CPython's ``ast`` tree,
-and collects what it reports. A rule asks the shared analysis (``self.file``: imports, guards,
+then ``finish()``, and collects what it reports. A rule asks the shared analysis (``self.file``: imports, guards,
 loops, value flows, the project) instead of interpreting code itself. Tests are generated from
 ``VALID`` and ``INVALID`` (``tests/test_rule_samples.py``).
 """
@@ -127,6 +127,9 @@ class Rule:
 
     def report(self, node: ast.AST, message: str, fix: Fix | None = None) -> None:
         self.file.reports.append(Report(type(self), node, message, fix))
+
+    def finish(self) -> None:
+        """Called once after the walk: rules that collect triggers decide here."""
 
     @classmethod
     def hooks(cls) -> dict[str, str]:

@@ -697,3 +697,39 @@ class FileAnalysis:
 
 
 _DEFINITION_KINDS = frozenset({"model", "loss_fn", "optimizer", "loader", "dataset", "array", "function", "class"})
+
+
+def _callers(self: FileAnalysis, func: ast.AST) -> list[tuple[FileAnalysis, ast.Call]]:
+    """Where ``func`` is called: in this file (``f(...)``, ``self.f(...)``), and in the project."""
+    found = [(self, call) for call in self.calls_by_name.get(func.name, ())]  # type: ignore[attr-defined]
+    if self.project is not None:
+        found.extend(self.project.callers(self, func))
+    return found
+
+
+def _bound_unconditionally_before(self: FileAnalysis, name: str, node: ast.AST) -> bool:
+    """``name`` is bound by a module-level statement that always runs before ``node``'s
+    top-level statement (an import in the module body or a top-level ``try``)."""
+    top = node
+    for outer in ancestors(node):
+        if isinstance(outer, ast.Module):
+            break
+        top = outer
+    for stmt in self.tree.body:
+        if stmt is top:
+            return False
+        parts = [stmt]
+        if isinstance(stmt, ast.Try):
+            parts = [*stmt.body, *[s for handler in stmt.handlers for s in handler.body]]
+        for part in parts:
+            if isinstance(part, (ast.Import, ast.ImportFrom)) and any(local == name for local, _ in import_bindings(part, self.package)):
+                return True
+            if isinstance(part, (ast.Assign, ast.AnnAssign)) and name in {
+                n.id for t in (part.targets if isinstance(part, ast.Assign) else [part.target]) for n in ast.walk(t) if isinstance(n, ast.Name)
+            }:
+                return True
+    return False
+
+
+FileAnalysis.callers = _callers  # type: ignore[attr-defined]
+FileAnalysis.bound_unconditionally_before = _bound_unconditionally_before  # type: ignore[attr-defined]

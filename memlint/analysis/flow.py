@@ -43,6 +43,7 @@ from memlint.analysis.values import (
     NUMBER,
     OPAQUE,
     OPAQUE_VALUE,
+    SEQ,
     UNK,
     Value,
     function_ref,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
 
 MAX_DEPTH = 3
+EMPTY_LIST = Value(SEQ)
 _WALK_FACTS = frozenset(
     {"env", "values", "counter", "order", "guarded_at", "resets", "literal_bindings", "loop_start", "returns"}
 )
@@ -316,6 +318,8 @@ class Flow:
                     first = value.args[0]
                     return not (isinstance(first, ast.Constant) and first.value is True)
             self.eval(value, guarded)
+            if isinstance(value, ast.Call):
+                self._grow_list(value, guarded)
         elif isinstance(stmt, ast.Assign):
             value = self.eval(stmt.value, guarded)
             for target in stmt.targets:
@@ -391,6 +395,27 @@ class Flow:
         elif isinstance(stmt, ast.ClassDef):
             self.env[stmt.name] = Value(CLASS, origin=self.file.qualified_name(stmt))
         return guarded
+
+    def _grow_list(self, call: ast.Call, guarded: bool) -> None:
+        """``xs.append(v)`` / ``xs.extend(vs)`` / ``xs.insert(i, v)`` on a list this scope built:
+        the list's elements are what was put in (``losses = []`` ... ``sum(losses)``)."""
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and call.args):
+            return
+        current = self.env.get(func.value.id)
+        if current is None or current.kind != SEQ or current.items:
+            return
+        if func.attr == "append":
+            added = self.value_of(call.args[0])
+        elif func.attr == "insert" and len(call.args) > 1:
+            added = self.value_of(call.args[1])
+        elif func.attr == "extend":
+            source = self.value_of(call.args[0])
+            added = source.elem if source.kind == SEQ and source.elem is not None else (GRAD_ANY if source.grad else UNK)
+        else:
+            return
+        elem = added if current.elem is None or current.elem == added else _join_items([current.elem, added])
+        self.env[func.value.id] = Value(SEQ, elem=elem)
 
     # ------------------------------------------------------------------ bindings
     def _store(self, target: ast.AST, value: Value, expr: ast.AST, guarded: bool) -> None:
@@ -477,6 +502,8 @@ class Flow:
             return a if a == b else UNK
         if isinstance(expr, (ast.Tuple, ast.List)):
             items = tuple(self.eval(e, guarded) for e in expr.elts)
+            if not items and isinstance(expr, ast.List):
+                return EMPTY_LIST
             if any(v.grad for v in items):
                 return Value(GRAD, items=items)
             if items and all(v.kind == NUMBER for v in items):
@@ -538,7 +565,7 @@ class Flow:
 
     def _args_state(self, call: ast.Call, guarded: bool) -> Value:
         states = [self.eval(a, guarded) for a in call.args] + [self.eval(k.value, guarded) for k in call.keywords]
-        if any(s.grad for s in states):
+        if any(carries_grad(s) for s in states):
             return GRAD_TENSOR
         return NUM if states and all(s.kind == NUMBER for s in states) else UNK
 
@@ -671,6 +698,11 @@ class Flow:
             return None
         states = {owner.return_value(definition, self.depth + 1) for owner, definition in targets}
         return states.pop() if len(states) == 1 else UNK
+
+
+def carries_grad(value: Value) -> bool:
+    """History in the value itself, or in the elements of a list built from such values."""
+    return value.grad or (value.kind == SEQ and value.elem is not None and value.elem.grad)
 
 
 def _element_of(iterated: Value) -> Value:
