@@ -119,9 +119,12 @@ def libraries_mentioned(text: str) -> frozenset[str]:
     return frozenset(_LIBRARY_IMPORT.findall(text))
 
 
-def rules_for_text(text: str, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
-    """The text pre-filter: rules whose libraries the file imports somewhere."""
-    present = libraries_mentioned(text)
+def rules_for_text(
+    text: str, rules: Sequence[type[Rule]], also: frozenset[str] = frozenset()
+) -> list[type[Rule]]:
+    """The text pre-filter: rules whose libraries the file imports somewhere (or, ``also``, its
+    callers in the project do)."""
+    present = libraries_mentioned(text) | also
     if not present:
         return []
     return [rule for rule in rules if rule.libraries & present]
@@ -193,7 +196,7 @@ def analyze(
     project: "ProjectView | None" = None,
 ) -> Analysis | None:
     """Parse and run the rules. Returns None when the pre-filter skips the file."""
-    active = rules_for_text(text, rules)
+    active = rules_for_text(text, rules, project.caller_libraries(filename) if project is not None else frozenset())
     if not active:
         return None
     tree, analysed_text, fixes_allowed = _parse_for_analysis(text, filename)

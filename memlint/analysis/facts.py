@@ -98,6 +98,29 @@ MODULE_NON_FORWARD_METHODS = frozenset(
     }
 )
 
+# Library calls that build a torch model.
+TORCH_MODEL_FACTORIES = frozenset({"timm.create_model", "torch.hub.load", "open_clip.create_model"})
+TORCH_MODEL_MODULE_PREFIXES = ("torchvision.models.", "segmentation_models_pytorch.", "torchaudio.models.")
+
+
+def library_model(qualified: str) -> str | None:
+    """The framework of the model a library call builds ("torch", "keras"), or None."""
+    if qualified in TORCH_MODEL_FACTORIES:
+        return "torch"
+    if qualified.startswith(TORCH_MODEL_MODULE_PREFIXES):
+        last = qualified.rsplit(".", 1)[-1]
+        return "torch" if not last.startswith("_") and last not in ("get_weight", "list_models", "get_model_weights") else None
+    if qualified.startswith("transformers.") and qualified.endswith(".from_pretrained"):
+        owner = qualified.rsplit(".", 2)[-2]
+        if owner.startswith("TF") or owner.startswith("Flax"):
+            return None
+        return "torch" if ("Model" in owner or "For" in owner) else None
+    keras = keras_name(qualified)
+    if is_keras_model_factory(keras):
+        return "keras"
+    return None
+
+
 # ---------------------------------------------------------------------------------- name evidence
 MODEL_NAME = re.compile(
     r"^(model|net|network|module|encoder|decoder|generator|discriminator|critic|actor|policy|"

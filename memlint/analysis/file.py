@@ -105,7 +105,10 @@ class FileAnalysis:
 
     @cached_property
     def libraries(self) -> frozenset[str]:
-        return frozenset(q.split(".")[0] for q in self.imports.values())
+        own = frozenset(q.split(".")[0] for q in self.imports.values())
+        if self.project is not None:
+            return own | self.project.caller_libraries(self.path)
+        return own
 
     def imports_any(self, roots: Sequence[str] | frozenset[str]) -> bool:
         return bool(self.libraries & frozenset(roots))
@@ -115,6 +118,14 @@ class FileAnalysis:
         name = dotted(expr)
         if name is None:
             return None
+        head, _, rest = name.partition(".")
+        resolved = self.imports.get(head)
+        if resolved is None:
+            return None
+        return f"{resolved}.{rest}" if rest else resolved
+
+    def qualify(self, name: str) -> str | None:
+        """``qualname`` of a dotted name given as text (``"utils.evaluate"``)."""
         head, _, rest = name.partition(".")
         resolved = self.imports.get(head)
         if resolved is None:
@@ -602,6 +613,22 @@ class FileAnalysis:
                         return found
         return None
 
+    def method_of(self, value, name: str):  # -> tuple[FileAnalysis, def] | None
+        """The method ``name`` of a value that is an instance (or model) of a class of this file or
+        the project."""
+        if not value.origin or value.kind not in ("instance", "model", "dataset"):
+            return None
+        short = value.origin.rsplit(".", 1)[-1]
+        located = None
+        if value.origin == f"{self.module_name}.{short}" and short in self.classes:
+            located = (self, self.classes[short])
+        elif self.project is not None:
+            located = self.project.resolve_class(self, value.origin)
+        if located is None:
+            return None
+        owner, cls = located
+        return owner.find_method(cls, name)
+
     def return_value(self, definition: ast.AST, depth: int = 0):  # -> Value
         """What calling ``definition`` hands back (its flow's returns), computed once."""
         from memlint.analysis.values import UNK
@@ -622,6 +649,17 @@ class FileAnalysis:
         an array or a definition (not a running value such as a loss tensor)."""
         from memlint.analysis.values import UNK
 
+        if name in self.classes:
+            from memlint.analysis.values import class_ref
+
+            return class_ref(self.qualified_name(self.classes[name]))
+        if name in self.imports and self.project is not None and name not in self.module_assigned:
+            located = self.project.resolve_class(self, name)
+            if located is not None:
+                from memlint.analysis.values import class_ref
+
+                owner, cls = located
+                return class_ref(owner.qualified_name(cls))
         if name not in self.module_assigned or self.__dict__.get("_module_flow_running"):
             return UNK
         self.__dict__["_module_flow_running"] = True
@@ -674,7 +712,7 @@ class FileAnalysis:
 
     def instance_of(self, class_qualname: str):  # -> Value
         """The value of ``C(...)`` for a class of this file or the project."""
-        from memlint.analysis.values import DATASET, UNK, Value, model
+        from memlint.analysis.values import DATASET, INSTANCE, UNK, Value, model
 
         short = class_qualname.rsplit(".", 1)[-1]
         cls = self.classes.get(short) if class_qualname.startswith(self.module_name + ".") else None
@@ -693,10 +731,10 @@ class FileAnalysis:
             return model("keras", class_qualname)
         if owner.subclasses(cls, ("torch.utils.data",)):
             return Value(DATASET, origin=class_qualname)
-        return UNK
+        return Value(INSTANCE, origin=class_qualname)
 
 
-_DEFINITION_KINDS = frozenset({"model", "loss_fn", "optimizer", "loader", "dataset", "array", "function", "class"})
+_DEFINITION_KINDS = frozenset({"model", "loss_fn", "optimizer", "loader", "dataset", "array", "function", "class", "instance"})
 
 
 def _callers(self: FileAnalysis, func: ast.AST) -> list[tuple[FileAnalysis, ast.Call]]:

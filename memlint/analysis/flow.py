@@ -572,6 +572,10 @@ class Flow:
     def _eval_call(self, call: ast.Call, guarded: bool) -> Value:
         func = call.func
         file = self.file
+        library = facts.library_model(file.qualname(func) or "")
+        if library is not None:
+            self._args_state(call, guarded)
+            return Value(MODEL, framework=library, origin=file.qualname(func) or "")
         if isinstance(func, ast.Attribute):
             receiver = self.eval(func.value, guarded)
             method = func.attr

@@ -13,6 +13,7 @@ A ``Value`` is small and immutable. The kinds:
 - ``seq``: a tuple or list whose ``items`` are known (for unpacking), or whose elements ``elem`` are.
 - ``function`` / ``class``: a reference to a definition (``origin`` is its qualified name).
 - ``opaque``: a helper returns a tuple or dict: the caller must not guess from names.
+- ``instance``: an object of a project class (``origin``), whose methods can be looked up.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SEQ = "seq"
 FUNCTION = "function"
 CLASS = "class"
 OPAQUE = "opaque"
+INSTANCE = "instance"
 
 
 @dataclass(frozen=True)

@@ -405,7 +405,7 @@ class EvalWithoutNoGrad(Rule):
         for name, node in candidates:
             if file.guard_at(node) is not None:
                 continue
-            if name in trained or (sampling and from_training and (name.split(".")[0] in params or name.startswith("self."))):
+            if name in trained or (from_training and (name.split(".")[0] in params or name.startswith("self."))):
                 exposed.append((node, False))
         if exposed and not self._silenced_scope(func):
             self._report(func, events, exposed, None, by_name=True)
@@ -1745,5 +1745,189 @@ EvalWithoutNoGrad.INVALID = [
             """,
         applicability="unsafe",
         why="models in a dict: self.model[key].eval() covers self.model[\"generator\"](x) in a helper",
+    ),
+]
+
+# Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        code={
+            "evaluation.py": """
+                def evaluate(model, loader, criterion):
+                    model.eval()
+                    total = 0.0
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                    model.train()
+                    return total / len(loader)
+                """,
+            "train.py": """
+                import torch
+                from evaluation import evaluate
+
+
+                def fit(model, train_loader, val_loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        for x, y in train_loader:
+                            optimizer.zero_grad()
+                            criterion(model(x), y).backward()
+                            optimizer.step()
+                        print(epoch, evaluate(model, val_loader, criterion))
+                """,
+        },
+        path="evaluation.py",
+        line=5,
+        applicability="safe",
+        fixed="""
+            import torch
+
+            def evaluate(model, loader, criterion):
+                model.eval()
+                total = 0.0
+                with torch.no_grad():
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                model.train()
+                return total / len(loader)
+            """,
+        why="an evaluation helper in another module, called unguarded from the epoch loop of train.py",
+    ),
+    Invalid(
+        code={
+            "sampling.py": """
+                import torch
+
+
+                def sample_images(generator, epoch, device):
+                    noise = torch.randn(16, 64, device=device)
+                    images = generator(noise)
+                    torch.save(images, f"samples_{epoch}.pt")
+                """,
+            "train.py": """
+                import torch
+                from sampling import sample_images
+
+
+                def train(generator, critic, loader, opt_g, epochs, device):
+                    for epoch in range(epochs):
+                        for real in loader:
+                            opt_g.zero_grad()
+                            fake = generator(torch.randn(real.size(0), 64, device=device))
+                            (-critic(fake).mean()).backward()
+                            opt_g.step()
+                        sample_images(generator, epoch, device)
+                """,
+        },
+        path="sampling.py",
+        line=6,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            @torch.no_grad()
+            def sample_images(generator, epoch, device):
+                noise = torch.randn(16, 64, device=device)
+                images = generator(noise)
+                torch.save(images, f"samples_{epoch}.pt")
+            """,
+        why="a GAN sampling function with no .eval() at all, reached from the training loop of another file",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            class Scorer:
+                def __init__(self, model, device):
+                    self.model = model
+                    self.device = device
+
+                def run(self, loader):
+                    self.model = self.model.eval().to(self.device)
+                    scores = []
+                    for x in loader:
+                        scores.append(self.model(x.to(self.device)).argmax(1).tolist())
+                    return scores
+            """,
+        line=13,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            class Scorer:
+                def __init__(self, model, device):
+                    self.model = model
+                    self.device = device
+
+                def run(self, loader):
+                    self.model = self.model.eval().to(self.device)
+                    scores = []
+                    with torch.no_grad():
+                        for x in loader:
+                            scores.append(self.model(x.to(self.device)).argmax(1).tolist())
+                    return scores
+            """,
+        why="a chained mode switch: self.model = self.model.eval().to(device)",
+    ),
+]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        code={
+            "evaluation.py": """
+                def evaluate(model, loader, criterion):
+                    model.eval()
+                    total = 0.0
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                    model.train()
+                    return total / len(loader)
+                """,
+            "train.py": """
+                import torch
+                from evaluation import evaluate
+
+
+                def fit(model, train_loader, val_loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        for x, y in train_loader:
+                            optimizer.zero_grad()
+                            criterion(model(x), y).backward()
+                            optimizer.step()
+                        with torch.no_grad():
+                            print(epoch, evaluate(model, val_loader, criterion))
+                """,
+        },
+        why="the only caller, in another file, runs the evaluation helper under torch.no_grad()",
+    ),
+    Valid(
+        code={
+            "sampling.py": """
+                import torch
+
+
+                def sample_images(generator, epoch, device):
+                    noise = torch.randn(16, 64, device=device)
+                    images = generator(noise)
+                    torch.save(images, f"samples_{epoch}.pt")
+                """,
+            "train.py": """
+                import torch
+                from sampling import sample_images
+
+
+                def train(generator, critic, loader, opt_g, epochs, device):
+                    for epoch in range(epochs):
+                        for real in loader:
+                            opt_g.zero_grad()
+                            fake = generator(torch.randn(real.size(0), 64, device=device))
+                            (-critic(fake).mean()).backward()
+                            opt_g.step()
+                        with torch.no_grad():
+                            sample_images(generator, epoch, device)
+                """,
+        },
+        why="the sampling function is called under torch.no_grad() by the training loop",
     ),
 ]

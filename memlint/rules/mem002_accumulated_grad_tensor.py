@@ -84,14 +84,16 @@ class AccumulatedGradTensor(Rule):
         self._file_reach: set[str] | None = None
         self._update_reduces: bool | None = None
         text = file.text
-        self._enabled = "backward" in text or "training_step" in text or "autograd.grad" in text
+        self._enabled = (
+            "backward" in text or "training_step" in text or "autograd.grad" in text or file.project is not None
+        )
 
     # ------------------------------------------------------------------ triggers
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         self._trigger(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _ACCUMULATING_METHODS:
+        if isinstance(node.func, ast.Attribute) and (node.func.attr in _ACCUMULATING_METHODS or self.file.project is not None):
             self._trigger(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -147,7 +149,12 @@ class AccumulatedGradTensor(Rule):
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             call = stmt.value
             func = call.func
-            if not isinstance(func, ast.Attribute) or func.attr not in _ACCUMULATING_METHODS:
+            if not isinstance(func, ast.Attribute):
+                return None
+            stored = self._stored_argument(flow, call)
+            if stored is not None:
+                return self._consider(flow, stmt, call, func.value, dotted(func.value), [stored], reported)
+            if func.attr not in _ACCUMULATING_METHODS:
                 return None
             args = positional(call)
             if not args:
@@ -201,6 +208,24 @@ class AccumulatedGradTensor(Rule):
             return None
         text = ast.get_source_segment(self.file.text, target) or ast.unparse(target)
         return _Site(stmt, node, text, base, values, excluded, flow.statement_order(stmt), loops)
+
+    def _stored_argument(self, flow: Flow, call: ast.Call) -> ast.AST | None:
+        """``tracker.add(loss)`` where ``tracker`` is an object of a project class whose ``add``
+        keeps its argument (appends it to, or adds it into, an attribute) without reducing it:
+        the argument of the call."""
+        func = call.func
+        assert isinstance(func, ast.Attribute)
+        method = self.file.method_of(flow.value_of(func.value), func.attr)
+        if method is None:
+            return None
+        _, definition = method
+        params = [a.arg for a in definition.args.args][1:]
+        for index, param in enumerate(params):
+            if _stores_param(definition, param) and not _reduces_param(definition, param):
+                if index < len(call.args):
+                    return call.args[index]
+                return next((k.value for k in call.keywords if k.arg == param), None)
+        return None
 
     def _meter_like(self, flow: Flow, receiver: ast.AST) -> bool:
         """``meter.update(loss)``: not a dict, not a torchmetrics metric (those store no graph)."""
@@ -459,13 +484,36 @@ def _only_numeric_uses(scope: ast.AST, name: str) -> bool:
     return ok
 
 
+def _stores_param(definition: ast.AST, name: str) -> bool:
+    """The method keeps ``name`` in the object: ``self.xs.append(name)``, ``self.total += name``,
+    ``self.total = self.total + name``."""
+    for node in ast.walk(definition):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("append", "extend", "insert")
+            and (dotted(node.func.value) or "").startswith("self.")
+            and any(name in names_in(a) for a in node.args)
+        ):
+            return True
+        if isinstance(node, ast.AugAssign) and (dotted(node.target) or "").startswith("self.") and name in names_in(node.value):
+            return isinstance(node.op, (ast.Add, ast.Sub))
+        if isinstance(node, ast.Assign) and any((dotted(t) or "").startswith("self.") for t in node.targets):
+            target = dotted(node.targets[0])
+            if isinstance(node.value, ast.BinOp) and target in names_in(node.value) and name in names_in(node.value):
+                return True
+    return False
+
+
 def _reduces_first_param(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     params = [a.arg for a in definition.args.args]
     if params and params[0] in ("self", "cls"):
         params = params[1:]
-    if not params:
-        return False
-    name = params[0]
+    return bool(params) and _reduces_param(definition, params[0])
+
+
+def _reduces_param(definition: ast.AST, name: str) -> bool:
+    """Every use of ``name`` reduces it to a number or detaches it."""
     total = safe = 0
     for node in ast.walk(definition):
         if isinstance(node, ast.Name) and node.id == name:
@@ -1527,5 +1575,200 @@ AccumulatedGradTensor.INVALID = [
             return g_losses, d_losses
         """,
         applicability="safe",
+    ),
+]
+
+# Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
+AccumulatedGradTensor.INVALID += [
+    Invalid(
+        code={
+            "train.py": """
+                from engine import train_step
+
+
+                def fit(model, loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        epoch_loss = 0.0
+                        for batch in loader:
+                            loss = train_step(model, batch, optimizer, criterion)
+                            epoch_loss += loss
+                        print(epoch, epoch_loss / len(loader))
+                """,
+            "engine.py": """
+                import torch
+
+
+                def train_step(model, batch, optimizer, criterion):
+                    x, y = batch
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    return loss
+                """,
+        },
+        path="train.py",
+        line=9,
+        applicability="safe",
+        fixed="""
+            from engine import train_step
+
+
+            def fit(model, loader, optimizer, criterion, epochs):
+                for epoch in range(epochs):
+                    epoch_loss = 0.0
+                    for batch in loader:
+                        loss = train_step(model, batch, optimizer, criterion)
+                        epoch_loss += loss.detach()
+                    print(epoch, epoch_loss / len(loader))
+            """,
+        why="the loss comes back from a step function in another file, which runs backward itself",
+    ),
+    Invalid(
+        code={
+            "train.py": """
+                import torch
+                from meters import RunningMean
+
+
+                def train(model, loader, optimizer, criterion):
+                    tracker = RunningMean()
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        loss = criterion(model(x), y)
+                        loss.backward()
+                        optimizer.step()
+                        tracker.add(loss)
+                    return tracker.mean()
+                """,
+            "meters.py": """
+                class RunningMean:
+                    def __init__(self):
+                        self.values = []
+
+                    def add(self, value):
+                        self.values.append(value)
+
+                    def mean(self):
+                        return sum(self.values) / len(self.values)
+                """,
+        },
+        path="train.py",
+        line=12,
+        applicability="safe",
+        fixed="""
+            import torch
+            from meters import RunningMean
+
+
+            def train(model, loader, optimizer, criterion):
+                tracker = RunningMean()
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    tracker.add(loss.detach())
+                return tracker.mean()
+            """,
+        why="a metric tracker class of the project keeps every value it is given; the loop feeds it the loss",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            def train(model, loader, optimizer, criterion, aux_weight):
+                history = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    main, aux = model(x)
+                    losses = [criterion(main, y), aux_weight * criterion(aux, y)]
+                    total = sum(losses)
+                    total.backward()
+                    optimizer.step()
+                    history.append(sum(losses))
+                return history
+            """,
+        line=13,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def train(model, loader, optimizer, criterion, aux_weight):
+                history = []
+                for x, y in loader:
+                    optimizer.zero_grad()
+                    main, aux = model(x)
+                    losses = [criterion(main, y), aux_weight * criterion(aux, y)]
+                    total = sum(losses)
+                    total.backward()
+                    optimizer.step()
+                    history.append(sum(losses).detach())
+                return history
+            """,
+        why="`sum(losses)` of a list of loss tensors still carries every graph",
+    ),
+]
+AccumulatedGradTensor.VALID += [
+    Valid(
+        code={
+            "train.py": """
+                from engine import train_step
+
+
+                def fit(model, loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        epoch_loss = 0.0
+                        for batch in loader:
+                            epoch_loss += train_step(model, batch, optimizer, criterion)
+                        print(epoch, epoch_loss / len(loader))
+                """,
+            "engine.py": """
+                import torch
+
+
+                def train_step(model, batch, optimizer, criterion):
+                    x, y = batch
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    return loss.item()
+                """,
+        },
+        why="the step function in another file already hands back a Python number",
+    ),
+    Valid(
+        code={
+            "train.py": """
+                import torch
+                from meters import RunningMean
+
+
+                def train(model, loader, optimizer, criterion):
+                    tracker = RunningMean()
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        loss = criterion(model(x), y)
+                        loss.backward()
+                        optimizer.step()
+                        tracker.add(loss)
+                    return tracker.mean()
+                """,
+            "meters.py": """
+                class RunningMean:
+                    def __init__(self):
+                        self.values = []
+
+                    def add(self, value):
+                        self.values.append(float(value))
+
+                    def mean(self):
+                        return sum(self.values) / len(self.values)
+                """,
+        },
+        why="the tracker turns every value into a float before keeping it",
     ),
 ]
