@@ -86,10 +86,9 @@ def _projects(targets: list[Target], use_cache: bool, cache_dir: Path | None, ca
     """Each checked file's project (the cross-file index) and the digest of what it depends on."""
     from memlint.analysis.project import prepare
 
-    if cache is None and use_cache and targets:
-        cache = _open_cache(targets, FixMode(), use_cache, cache_dir)  # summaries are cached in fix runs too
+    limit = int(targets[0].settings.max_file_size_mb * 1_000_000) if targets else None
     try:
-        return prepare([t.path for t in targets], cache)
+        return prepare([t.path for t in targets], cache, limit)
     except RecursionError:
         return {}
 

@@ -23,6 +23,7 @@ import ast
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -106,6 +107,25 @@ def project_files(root: Path, limit: int = MAX_PROJECT_FILES) -> list[Path]:
 
 def digest_bytes(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+def read_regular(path: Path | str, limit: int | None = None) -> bytes | None:
+    """A regular file's bytes, or None: a FIFO or device is never read (it could block), and a
+    file over ``limit`` bytes is left out of the project."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (limit is not None and info.st_size > limit):
+            return None
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]) -> FileSummary:
@@ -453,6 +473,7 @@ def build_project(
     paths: Sequence[Path],
     cached: "dict[str, FileSummary] | None" = None,
     texts: "dict[str, tuple[bytes, str]] | None" = None,
+    limit: int | None = None,
 ) -> tuple[Project, dict[str, FileSummary]]:
     """Summarize every file (reusing ``cached`` summaries whose digest still matches) and join them.
 
@@ -472,9 +493,8 @@ def build_project(
         if key in texts:
             raw, text = texts[key]
         else:
-            try:
-                raw = path.read_bytes()
-            except OSError:
+            raw = read_regular(path, limit)  # type: ignore[assignment]
+            if raw is None:
                 continue
             text = None  # type: ignore[assignment]
         digest = digest_bytes(raw)
@@ -519,7 +539,9 @@ def _import_words(text: str) -> set[str]:
     return words
 
 
-def relevant_files(root: Path, targets: Sequence[Path], candidates: Sequence[Path]) -> list[Path]:
+def relevant_files(
+    root: Path, targets: Sequence[Path], candidates: Sequence[Path], limit: int | None = None
+) -> list[Path]:
     """The files of the project that can matter to the checked ones: the checked files, what they
     import (three levels), and the files that mention their modules (possible callers). A run that
     checks most of the project takes all of it."""
@@ -531,10 +553,8 @@ def relevant_files(root: Path, targets: Sequence[Path], candidates: Sequence[Pat
 
     def text_of(path: str) -> str:
         if path not in texts:
-            try:
-                texts[path] = Path(path).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                texts[path] = ""
+            raw = read_regular(path, limit)
+            texts[path] = raw.decode("utf-8", errors="replace") if raw is not None else ""
         return texts[path]
 
     chosen = set(target_set)
@@ -554,7 +574,7 @@ def relevant_files(root: Path, targets: Sequence[Path], candidates: Sequence[Pat
     return list(dict.fromkeys(p for p in [*candidates, *targets] if str(p) in chosen))
 
 
-def prepare(targets: Sequence[Path], cache=None) -> dict[str, tuple[Project, str]]:  # type: ignore[no-untyped-def]
+def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> dict[str, tuple[Project, str]]:  # type: ignore[no-untyped-def]
     """For each checked ``.py`` file: its project and the digest of what its findings depend on
     in other files. Summaries come from ``cache`` (a ``memlint.cache.Cache``) when unchanged."""
     by_root: dict[Path, list[Path]] = {}
@@ -569,21 +589,20 @@ def prepare(targets: Sequence[Path], cache=None) -> dict[str, tuple[Project, str
             candidates = project_files(root)
         else:  # a loose script: its own directory only
             candidates = sorted(p for p in root.glob("*.py") if p.is_file())
-        files = relevant_files(root, members, candidates)
+        files = relevant_files(root, members, candidates, limit)
         cached: dict[str, FileSummary] = {}
         keys: dict[str, str] = {}
         if cache is not None and getattr(cache, "enabled", False):
             for path in files:
                 key = cache.key(path, "project-summary", str(root))
                 keys[str(path)] = key
-                try:
-                    digest = digest_bytes(path.read_bytes())
-                except OSError:
+                raw = read_regular(path, limit)
+                if raw is None:
                     continue
-                hit = cache.get(key, digest)
+                hit = cache.get(key, digest_bytes(raw))
                 if isinstance(hit, FileSummary):
                     cached[str(path)] = hit
-        project, fresh = build_project(root, files, cached)
+        project, fresh = build_project(root, files, cached, limit=limit)
         if cache is not None and getattr(cache, "enabled", False):
             for path, summary in fresh.items():
                 if path in keys:
