@@ -224,8 +224,11 @@ class Project:
         return frozenset(self.by_module)
 
     # ------------------------------------------------------------------ names
+    def summary(self, path: str) -> FileSummary | None:
+        return self.summaries.get(os.path.abspath(path))
+
     def module_name(self, path: str) -> str:
-        summary = self.summaries.get(str(path))
+        summary = self.summary(str(path))
         return summary.module if summary is not None else module_name(self.root, Path(path))
 
     def locate(self, qualified: str, depth: int = 0) -> tuple[FileSummary, str] | None:
@@ -278,8 +281,8 @@ class Project:
 
     def remember_text(self, path: str, text: str) -> None:
         """The text of a file as the caller has it (an unsaved editor buffer, a decoded file)."""
-        self._texts[path] = text
-        self._analyses.pop(path, None)
+        self._texts[os.path.abspath(path)] = text
+        self._analyses.pop(os.path.abspath(path), None)
 
     def definition(self, qualified: str) -> tuple["FileAnalysis", ast.AST] | None:
         located = self.locate(qualified)
@@ -320,7 +323,7 @@ class Project:
         """Top-level packages imported by the project files that call this file's functions, or
         that this file imports from: a helper module that never imports torch still runs torch
         code for its callers, and a script that only imports the project's engine trains too."""
-        summary = self.summaries.get(path)
+        summary = self.summary(path)
         if summary is None:
             return frozenset()
         prefix = summary.module + "."
@@ -341,9 +344,10 @@ class Project:
     def dependency_digest(self, path: str) -> str:
         """What one file's findings depend on beyond its own text: the files it imports from the
         project (three levels deep), and the calls other files make of its functions."""
-        summary = self.summaries.get(path)
+        summary = self.summary(path)
         if summary is None:
             return ""
+        path = summary.path
         seen: set[str] = {path}
         frontier = [summary]
         for _ in range(3):
@@ -421,8 +425,9 @@ class ProjectView:
     def callers(self, file: "FileAnalysis", func: ast.AST) -> list[tuple["FileAnalysis", ast.Call]]:
         """Calls of ``func`` from the project's other files."""
         found = []
+        here = os.path.abspath(file.path)
         for summary, site in self.project.sites(file.qualified_name(func)):
-            if summary.path == file.path:
+            if summary.path == here:
                 continue
             owner = self.project.analysis(summary)
             if owner is None:
@@ -484,12 +489,12 @@ def build_project(
 
     cached = cached or {}
     texts = texts or {}
-    modules = {str(p): module_name(root, p) for p in paths}
+    modules = {os.path.abspath(p): module_name(root, p) for p in paths}
     project_modules = frozenset(_all_prefixes(modules.values()))
     summaries: list[FileSummary] = []
     fresh: dict[str, FileSummary] = {}
     for path in paths:
-        key = str(path)
+        key = os.path.abspath(path)
         if key in texts:
             raw, text = texts[key]
         else:
@@ -595,13 +600,13 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         if cache is not None and getattr(cache, "enabled", False):
             for path in files:
                 key = cache.key(path, "project-summary", str(root))
-                keys[str(path)] = key
+                keys[os.path.abspath(path)] = key
                 raw = read_regular(path, limit)
                 if raw is None:
                     continue
                 hit = cache.get(key, digest_bytes(raw))
                 if isinstance(hit, FileSummary):
-                    cached[str(path)] = hit
+                    cached[os.path.abspath(path)] = hit
         project, fresh = build_project(root, files, cached, limit=limit)
         if cache is not None and getattr(cache, "enabled", False):
             for path, summary in fresh.items():
