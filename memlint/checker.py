@@ -50,8 +50,11 @@ class FileOutcome:
     diff: str = ""
 
 
-def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False) -> FileOutcome:
-    # The engine (and libcst) load only when a file is really checked: not for a run served from the cache.
+def check_file(
+    path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False, project=None  # type: ignore[no-untyped-def]
+) -> FileOutcome:
+    """``project``: the ``memlint.analysis.project.Project`` the file belongs to (cross-file facts)."""
+    # The engine loads only when a file is really checked: not for a run served from the cache.
     from memlint.engine import FixFailure, ParseFailure, fix_and_lint, lint_text, unified_diff
 
     filename = str(path)
@@ -82,12 +85,17 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
         outcome.problems.append(Problem(filename, str(exc)))
         return outcome
     text = source.text
+    view = None
+    if project is not None:
+        from memlint.analysis.project import ProjectView
+
+        view = ProjectView(project)
     try:
         findings = None  # the findings for `text`, once known
         if mode.fixing:
             try:
                 new_text, fixed, remaining = fix_and_lint(
-                    text, filename, rules, settings.options, unsafe=mode.unsafe, with_edits=with_edits
+                    text, filename, rules, settings.options, unsafe=mode.unsafe, with_edits=with_edits, project=view
                 )
             except FixFailure as exc:
                 outcome.problems.append(Problem(filename, str(exc)))
@@ -105,7 +113,7 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
                 except SourceError as exc:
                     outcome.problems.append(Problem(filename, str(exc)))
         if findings is None:
-            findings = lint_text(text, filename, rules, settings.options, with_edits=with_edits)
+            findings = lint_text(text, filename, rules, settings.options, with_edits=with_edits, project=view)
         outcome.findings = findings
     except ParseFailure as exc:
         outcome.problems.append(Problem(filename, f"cannot parse: {exc.message}", exc.row, exc.column))

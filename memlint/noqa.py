@@ -17,11 +17,11 @@ import tokenize
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable
 
-from memlint.context import TRACKED_LIBRARIES
+from memlint.analysis.facts import TRACKED_LIBRARIES
 from memlint.rule import Invalid, Rule, Valid
 
 if TYPE_CHECKING:
-    from memlint.engine import Finding
+    from memlint.findings import Finding
 
 _CODES = r"(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?"
 LINE_NOQA = re.compile(r"#\s*noqa" + _CODES, re.IGNORECASE)
@@ -196,11 +196,11 @@ def unused_noqa_findings(suppressions: Suppressions, ran: Iterable[str], filenam
     (the rule did not run on this file) or ``unknown`` (no such memlint rule). Only codes that
     start with ``MEM`` are judged; call after every finding went through ``suppressions.suppressed``.
     """
-    from memlint.engine import Finding
-    from memlint.rules import all_rules
+    from memlint.findings import Finding
+    from memlint.rules import rule_catalog
 
     ran = set(ran)
-    known = set(all_rules())
+    known = set(rule_catalog())
     found: list[Finding] = []
     for directive in suppressions.directives:
         if directive.codes is None:
