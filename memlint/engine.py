@@ -29,7 +29,7 @@ from memlint.analysis.syntax import (
 )
 from memlint.fixes import FixFailure, FixWriter, fix_span
 from memlint.noqa import parse_suppressions
-from memlint.rule import Fix, Report, Rule
+from memlint.rule import Rule
 
 if TYPE_CHECKING:
     from memlint.analysis.project import ProjectView
