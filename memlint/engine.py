@@ -352,6 +352,46 @@ def fix_and_lint(
     return new_text, applied, findings
 
 
+def fix_each(
+    text: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Any] | None = None,
+    unsafe: bool = False,
+) -> list[tuple[Finding, str]]:
+    """Each applicable fix on its own: its finding and the text with only that fix applied.
+
+    ``memlint verify`` runs each such text to say which finding's fix produced which part of a
+    reduction. Only the first pass's fixes (what the findings offer now); a fix whose result
+    would not compile is left out.
+    """
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    current = text[len(bom):]
+    analysis = analyze(current, filename, rules, options)
+    if analysis is None:
+        return []
+    results = []
+    reports = sorted(_unsuppressed(analysis, current), key=lambda r: _span(analysis.positions, r.node))
+    for report in reports:
+        fix = report.fix
+        if fix is None or (fix.applicability == "unsafe" and not unsafe):
+            continue
+        new_text = _apply([report], analysis.module).code
+        if new_text == current:
+            continue
+        try:
+            check_compiles(new_text, filename, [report.rule.code])
+        except FixFailure:
+            continue
+        row, col, end_row, end_col = _span(analysis.positions, report.node)
+        finding = Finding(
+            report.rule.code, report.rule.name, report.message, filename, row, col, end_row, end_col,
+            FixInfo(fix.applicability, fix.message),
+        )
+        results.append((finding, bom + new_text))
+    return results
+
+
 def _fix_passes(
     text: str,
     filename: str,
