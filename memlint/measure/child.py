@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 from memlint.measure.workdir import record_file
 
@@ -270,5 +270,26 @@ def check_python(python: str) -> str | None:
     return None
 
 
-def child_env_without(env: dict[str, str], names: Sequence[str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in names}
+class ScriptInputError(Exception):
+    """The script or the interpreter cannot be used; one line for the user."""
+
+
+def read_script(script: Path, command: str) -> Any:
+    """The script's source (``memlint.source.Source``), or ScriptInputError."""
+    from memlint.source import SourceError, read_source
+
+    if script.suffix == ".ipynb":
+        raise ScriptInputError(f"{script}: {command} runs Python scripts; export the notebook to a .py file first")
+    try:
+        return read_source(script)
+    except SourceError as exc:
+        raise ScriptInputError(f"{script}: {exc}") from None
+
+
+def choose_python(explicit: str | None) -> tuple[str, str]:
+    """``python_for_scripts``, checked to run; ScriptInputError when it does not."""
+    python, why = python_for_scripts(explicit)
+    problem = check_python(python)
+    if problem:
+        raise ScriptInputError(problem)
+    return python, why

@@ -193,21 +193,16 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace, report: dict[str, Any]) -> int:
     from memlint.engine import libraries_mentioned
-    from memlint.measure.child import check_python, python_for_scripts
+    from memlint.measure.child import ScriptInputError, choose_python, read_script
     from memlint.source import SourceError, read_source
     from memlint.verify.runner import Plan, measured_runs
 
     script: Path = args.script
-    if script.suffix == ".ipynb":
-        raise _Failure(f"{script}: verify runs Python scripts; export the notebook to a .py file first")
     try:
-        source = read_source(script)
-    except SourceError as exc:
-        raise _Failure(f"{script}: {exc}") from None
-    python, python_why = python_for_scripts(args.python)
-    problem = check_python(python)
-    if problem:
-        raise _Failure(problem)
+        source = read_script(script, "verify")
+        python, python_why = choose_python(args.python)
+    except ScriptInputError as exc:
+        raise _Failure(str(exc)) from None
     report["python"] = {"path": python, "chosen_by": python_why}
     singles: list = []
     single_sources: list = []
