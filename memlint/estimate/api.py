@@ -148,9 +148,10 @@ class _Step:
         from memlint.estimate.simulate import Simulation
 
         simulation = Simulation(variant, steps=None, keep_model=True)
+        # copied outside the tracker: the real weights it reads are not the simulated step's memory
+        with simulation.fake_mode, FakeCopyMode(simulation.fake_mode):
+            model = copy.deepcopy(self.model)
         with simulation:
-            with FakeCopyMode(simulation.fake_mode):
-                model = copy.deepcopy(self.model)
             device = "cuda" if variant.pretend_cuda else None  # the GPU projection counts what sits on it
             if device:
                 model = model.to(device)

@@ -65,9 +65,19 @@ def script_traceback(filename: str) -> str:
     exc_type, exc, tb = sys.exc_info()
     frames = traceback.extract_tb(tb)
     start = next((i for i, frame in enumerate(frames) if frame.filename == filename), 0)
-    lines = traceback.format_list(frames[start:]) + traceback.format_exception_only(exc_type, exc)
+    # the user's own frames; library internals (torch's checks) add length, not meaning
+    own = [frame for frame in frames[start:] if not _library_file(frame.filename)] or frames[-1:]
+    lines = traceback.format_list(own) + traceback.format_exception_only(exc_type, exc)
     text = "".join(["Traceback (most recent call last):\n", *lines]).rstrip().splitlines()
     return "\n".join(text[-TRACEBACK_LINES:])
+
+
+def _library_file(filename: str) -> bool:
+    import sysconfig
+
+    roots = {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")}
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return filename.startswith(tuple(roots)) or filename.startswith(here)
 
 
 def outcome_summary(outcome: Any) -> dict[str, Any]:
@@ -95,10 +105,9 @@ def gpu_device(outcome: Any) -> str | None:
 
 def lower_bound(outcome: Any) -> dict[str, Any]:
     """Weights + gradients + optimizer state, from what the run saw before it stopped."""
-    simulation = outcome.simulation
-    params = simulation.known_parameters()
-    weights = sum(p.numel() * p.element_size() for p in params)
-    trainable = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
+    params = outcome.simulation.parameters_at_stop
+    weights = sum(size for size, _ in params)
+    trainable = sum(size for size, needs_grad in params if needs_grad)
     states = {"Adam": 2, "AdamW": 2, "NAdam": 2, "RAdam": 2, "Adamax": 2, "SGD": 1, "RMSprop": 1, "Adagrad": 1}
     per_param = states.get(outcome.optimizer or "", 2)
     return {
@@ -268,15 +277,15 @@ def run_levers(
     levers: list[tuple[str, dict[str, Any], bool, str]] = [
         ("autocast bf16", {"autocast": "bfloat16"}, True, "forward and loss in bfloat16"),
         ("autocast fp16", {"autocast": "float16"}, True, "forward and loss in float16 (use a GradScaler)"),
-        ("activation checkpointing", {"checkpoint_blocks": True}, False, "recomputes each block in backward"),
-        ("zero_grad(set_to_none=True)", {"set_to_none": True}, False, "gradients freed instead of zeroed"),
+        ("activation checkpointing", {"checkpoint_blocks": True}, False, "each block recomputed in backward"),
+        ("zero_grad(set_to_none=True)", {"set_to_none": True}, False, "gradients freed, not zeroed"),
     ]
     foreach = baseline.optimizer_foreach
     if baseline.optimizer is not None:
         if foreach:
-            levers.append(("for-loop optimizer (foreach=False)", {"foreach": False}, False, "slower step"))
+            levers.append(("for-loop optimizer (foreach=False)", {"foreach": False}, False, "one parameter at a time"))
         else:
-            levers.append(("foreach optimizer (foreach=True)", {"foreach": True}, False, "faster step, more memory"))
+            levers.append(("foreach optimizer (foreach=True)", {"foreach": True}, False, "CUDA's default; faster"))
     if batch and batch >= 2:
         levers.append((
             f"micro-batch {batch // 2} × 2 with gradient accumulation",

@@ -32,6 +32,8 @@ def render_text(report: dict[str, Any]) -> None:
     from memlint.output.text import make_console
 
     console = make_console()
+    if not console.is_terminal:
+        console.width = 160  # a pipe or file gets whole rows, not an 80-column wrap
     where = f"{report['steps']} optimizer step{'s' if report['steps'] != 1 else ''} simulated on the CPU"
     details = [d for d in (
         f"batch size {report['batch_size']}" if report.get("batch_size") else None,

@@ -182,6 +182,7 @@ class Simulation:
         self._stack = contextlib.ExitStack()
         self._scratch_names: dict[str, str] = {}
         self.stopped_by: str | None = None
+        self.parameters_at_stop: list[tuple[int, bool]] = []  # (bytes, trainable) when a SimulationLimit hit
 
     # --- entering and leaving ------------------------------------------------------------------
 
@@ -205,6 +206,10 @@ class Simulation:
             return True
         if exc[0] is not None and issubclass(exc[0], SimulationLimit):
             self.stopped_by = str(exc[1])
+            # the script's frames (kept by the traceback) still hold its model: note its parameters now
+            self.parameters_at_stop = [
+                (p.numel() * p.element_size(), bool(p.requires_grad)) for p in self.known_parameters()
+            ]
             return True
         return False
 

@@ -44,8 +44,12 @@ def record_file(workdir: str | os.PathLike, name: str) -> str:
     """Note that memlint is about to create ``name`` (a plain file name) in the folder; returns its path."""
     if not name or name in (".", "..", MANIFEST) or "/" in name or "\0" in name or "\n" in name:
         raise ValueError(f"not a plain file name: {name!r}")
-    with open(os.path.join(workdir, MANIFEST), "a", encoding="utf-8") as manifest:
-        manifest.write(name + "\n")
+    # os.open, not open(): inside a simulation open() is redirected to the scratch folder
+    fd = os.open(os.path.join(workdir, MANIFEST), os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, (name + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
     return os.path.join(workdir, name)
 
 
