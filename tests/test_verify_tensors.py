@@ -370,7 +370,7 @@ def test_engine_applies_each_fix_alone():
     """).lstrip()
     rules = list(all_rules().values())
     singles = fix_each(code, "t.py", rules, unsafe=True)
-    assert [finding.row for finding, _ in singles] == [14, 15]
+    assert [finding.row for finding, _ in singles] == [13, 14]
     all_fixed, _ = fix_text(code, "t.py", rules, unsafe=True)
     for finding, text in singles:
         changed = [i for i, (a, b) in enumerate(zip(code.splitlines(), text.splitlines())) if a != b]
