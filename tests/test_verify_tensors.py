@@ -376,4 +376,4 @@ def test_engine_applies_each_fix_alone():
         changed = [i for i, (a, b) in enumerate(zip(code.splitlines(), text.splitlines())) if a != b]
         assert changed == [finding.row - 1]  # exactly its own line
         assert text.splitlines()[finding.row - 1] == all_fixed.splitlines()[finding.row - 1]
-    assert fix_each(code, "t.py", rules, unsafe=False) == []  # MEM002's fix is unsafe
+    assert all(f.fix.applicability == "safe" for f, _ in fix_each(code, "t.py", rules, unsafe=False))
