@@ -160,7 +160,7 @@ class Simulation:
             keep_history=True, map_cuda_to=torch.device("cpu") if self.map_cuda else None
         )
         self.tracker.on_error = self._on_op_error
-        self.tracker.rewrite_output = self._rewrite_batch if variant.batch_size else None
+        self.tracker.rewrite_output = self._rewrite_output if fake else None
         self.steps_done = 0
         self.micro_steps = 0
         self.depth = 0
@@ -530,11 +530,19 @@ class Simulation:
 
     # --- the batch dimension -------------------------------------------------------------------
 
-    def _rewrite_batch(self, func: Any, out: Any) -> Any:
+    def _rewrite_output(self, func: Any, args: Any, kwargs: dict, out: Any) -> Any:
+        name = str(func)
+        fixup = _KERNEL_FIXUPS.get(name)
+        if fixup is not None:
+            out = fixup(func, args, kwargs, out)
+        if self.variant.batch_size:
+            out = self._rewrite_batch(name, out)
+        return out
+
+    def _rewrite_batch(self, name: str, out: Any) -> Any:
         """Data made outside the model with the original batch as its first dimension gets the new batch."""
         if not self.optimizer_made or self.depth or self.tracker.phase in ("backward", "optimizer"):
             return out
-        name = str(func)
         if name not in _DATA_SOURCE_OPS and not (self.in_dataloader and name in _COLLATE_OPS):
             return out
         if not isinstance(out, torch.Tensor) or out.dim() == 0 or out.shape[0] != self.original_batch:
@@ -660,6 +668,38 @@ def evaluation_forward(simulation: Simulation) -> dict[str, int] | None:
             del output, inputs
             results[label] = max(tracker.peak - base, held)
     return results
+
+
+# --- fused CPU kernels whose fake kernels do not know their buffers ------------------------------------
+
+_workspace_sizes: dict[tuple, torch.Size | None] = {}
+
+
+def _mkldnn_rnn_workspace(func: Any, args: Any, kwargs: dict, out: Any) -> Any:
+    """oneDNN's LSTM/GRU layer keeps a workspace for backward; its fake kernel returns 0 bytes.
+
+    The size depends only on shapes and flags, so it is measured once per signature by running
+    the real kernel on zeros of the same shapes (a transient real allocation), then faked.
+    """
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    key = tuple(
+        (tuple(a.shape), a.dtype) if isinstance(a, torch.Tensor) else (tuple(a) if isinstance(a, list) else a)
+        for a in args
+    ) + tuple(sorted(kwargs.items())) + (torch.is_grad_enabled(),)
+    if key not in _workspace_sizes:
+        with unset_fake_temporarily():  # the grad mode stays: without grad there is no workspace
+            real = [torch.zeros(a.shape, dtype=a.dtype) if isinstance(a, torch.Tensor) else a for a in args]
+            measured = func(*real, **kwargs)[3]
+        _workspace_sizes[key] = None if measured is None else measured.shape
+    size = _workspace_sizes[key]
+    workspace = out[3]
+    if size is None or not isinstance(workspace, torch.Tensor) or workspace.shape == size:
+        return out
+    return (*out[:3], torch.empty(size, dtype=workspace.dtype, device=workspace.device))
+
+
+_KERNEL_FIXUPS: dict[str, Callable[..., Any]] = {"aten.mkldnn_rnn_layer.default": _mkldnn_rnn_workspace}
 
 
 # --- small pieces the patches use -----------------------------------------------------------------

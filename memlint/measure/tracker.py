@@ -91,7 +91,7 @@ class TensorMemoryTracker(TorchDispatchMode):
         self.step = 1
         self.phase_log: list[tuple[int, str, int]] = [(0, "setup", 1)]
         # Optional hooks for the simulation: rewrite an op's result, or answer an op that failed.
-        self.rewrite_output: Callable[[Any, Any], Any] | None = None
+        self.rewrite_output: Callable[[Any, Sequence[Any], dict, Any], Any] | None = None
         self.on_error: Callable[[Any, Sequence[Any], dict, BaseException], Any] | None = None
 
     # --- the dispatch hook -------------------------------------------------------------------
@@ -113,7 +113,7 @@ class TensorMemoryTracker(TorchDispatchMode):
                 raise
             return self.on_error(func, args, kwargs, exc)
         if self.rewrite_output is not None:
-            out = self.rewrite_output(func, out)
+            out = self.rewrite_output(func, args, kwargs, out)
         for tensor in iter_tensors(out):
             self.see(tensor, logical)
         return out
