@@ -230,8 +230,11 @@ def gpu_report(gpu: Any, found: dict | None, report: dict[str, Any]) -> dict[str
     out["max_batch_size"] = search.get("max_batch_size")
     if search.get("note"):
         out["note"] = search["note"]
-    elif search and not search.get("exact", True):
-        out["note"] = f"largest batch size found in {search.get('runs')} runs; the search stopped before the exact edge"
+    elif search and not search.get("exact", True) and search.get("next_size_that_does_not_fit"):
+        out["note"] = (
+            f"within {search['next_size_that_does_not_fit'] - search['max_batch_size'] - 1} of the edge "
+            f"({search['next_size_that_does_not_fit']} does not fit; {search.get('runs')} runs)"
+        )
     return out
 
 
