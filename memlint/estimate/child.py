@@ -216,8 +216,11 @@ def main() -> None:
     baseline = run_script(code, script, Variant(), steps, None, scratch, keep_model=True)
     result["baseline"] = outcome_summary(baseline)
     if baseline.tracker is not None:
-        result["timeline"] = baseline.timeline()
-        result["phases"] = baseline.phase_spans()
+        windows = [w for w in baseline.tracker.step_windows() if w[0] <= max(baseline.steps_done, 1)]
+        end = windows[-1][2] if windows else baseline.tracker.seq  # the unwinding after the last step is not shown
+        result["timeline"] = [point for point in baseline.timeline() if point[0] <= end]
+        result["phases"] = [span for span in baseline.phase_spans() if span[0] < end]
+        result["step_starts"] = [(step, start) for step, start, _ in windows]
     if baseline.error or baseline.stopped_by or baseline.steps_done == 0:
         if baseline.stopped_by:
             result["lower_bound"] = lower_bound(baseline)

@@ -167,6 +167,7 @@ def build_report(args: argparse.Namespace, found: dict | None, child: Any, pytho
         "eval_forward": found.get("eval_forward"),
         "timeline": found.get("timeline") or [],
         "phases": found.get("phases") or [],
+        "step_starts": found.get("step_starts") or [],
         "notes": notes,
     }
     if lower:
@@ -240,4 +241,4 @@ def gpu_report(gpu: Any, found: dict | None, report: dict[str, Any]) -> dict[str
 
 def public_report(report: dict[str, Any]) -> dict[str, Any]:
     """The JSON output: everything but the plot's timeline."""
-    return {k: v for k, v in report.items() if k not in ("timeline", "phases")}
+    return {k: v for k, v in report.items() if k not in ("timeline", "phases", "step_starts")}

@@ -156,21 +156,24 @@ def plot_estimate(report: dict[str, Any], path: Path) -> None:
             ax.axvspan(start, end, color=PHASE_COLORS.get(phase, "#ffffff"), linewidth=0)
             if phase not in seen_phases:
                 seen_phases.append(phase)
+        for step, start in report.get("step_starts") or []:
+            ax.axvline(start, color="gray", linestyle=":", linewidth=1)
+            ax.text(start, 1.0, f" step {step}", transform=ax.get_xaxis_transform(), va="bottom", fontsize="small")
         xs = [point[0] for point in series]
         ys = [point[1] / MiB for point in series]
-        ax.plot(xs, ys, color="black", linewidth=1.2, label="live tensor memory")
+        (line,) = ax.plot(xs, ys, color="black", linewidth=1.2, label="live tensor memory")
         peak_index = max(range(len(ys)), key=ys.__getitem__)
         ax.annotate(
             f"peak {human(report['peak_bytes'])}\n({report.get('peak_phase')}, step {report.get('peak_step')})",
             xy=(xs[peak_index], ys[peak_index]), xytext=(10, -30), textcoords="offset points",
             arrowprops={"arrowstyle": "->"}, fontsize="small",
         )
-        handles = [ax.get_lines()[0]] + [Patch(color=PHASE_COLORS[p], label=p) for p in seen_phases if p in PHASE_COLORS]
+        handles = [line] + [Patch(color=PHASE_COLORS[p], label=p) for p in seen_phases if p in PHASE_COLORS]
         ax.legend(handles=handles, loc="upper left", fontsize="small")
         ax.set_xlabel("tensor allocations and frees, in order")
         ax.set_ylabel("live tensor memory (MiB)")
         ax.set_ylim(bottom=0)
-        ax.set_title(f"memlint estimate {Path(report['script']).name}: {report['steps']} simulated steps")
+        ax.set_title(f"memlint estimate {Path(report['script']).name}: {report['steps']} simulated steps", pad=18)
         fig.tight_layout()
         fig.savefig(path, dpi=110)
     finally:

@@ -479,6 +479,8 @@ def render_text(report: dict[str, Any], counts: Counter) -> None:
     from memlint.verify.compare import format_slope
 
     console = make_console()
+    if not console.is_terminal:
+        console.width = 160  # a pipe or file gets whole rows, not an 80-column wrap
     before, after = report["before"], report["after"]
     with_cuda = before["cuda_peak_mb"] is not None or after["cuda_peak_mb"] is not None
     with_tensors = report["tensor"] is not None
