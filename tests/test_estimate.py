@@ -340,3 +340,13 @@ def test_import_memlint_stays_light():
     code = "import memlint, sys; print('torch' in sys.modules, callable(memlint.estimate), 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ))
     assert out.stdout.split() == ["False", "True", "False"]
+
+
+def test_several_scripts_give_a_list_and_the_worst_exit_code(tmp_path):
+    good = write(tmp_path / "train.py", TRAIN)
+    bad = write(tmp_path / "broken.py", "import torch\nraise SystemExit('no data')\n")
+    proc, report = estimate_json(good, bad, "--no-levers", "--", "8", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert [entry["script"] for entry in report] == [str(good), str(bad)]
+    assert report[0]["peak_bytes"] > 0 and report[0]["batch_size"] == 8
+    assert "error" in report[1]

@@ -68,6 +68,16 @@ def test_estimate_that_does_not_fit_exits_1():
     assert "does not fit" in proc.stdout
 
 
+@pytest.mark.slow
+def test_estimate_every_example():
+    args, expected = readme_command("memlint estimate --no-levers fixtures/estimate/*.py")
+    scripts = sorted(str(p.relative_to(REPO)) for p in (REPO / "fixtures" / "estimate").glob("*.py"))
+    args = [a for a in args if a != "fixtures/estimate/*.py"] + scripts  # what the shell expands
+    proc = run_memlint(*args, cwd=REPO, timeout=1800)
+    assert proc.returncode == expected == 0, proc.stderr
+    assert proc.stdout.count("Peak:") == len(scripts)
+
+
 def test_readme_api_example_runs():
     block = README.split("**As an API:**", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     namespace: dict = {}

@@ -28,8 +28,8 @@ class EstimateFailure(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from memlint.verify.cli import _positive_float, _positive_int, _split_at_double_dash
 
-    parser.add_argument("script", type=Path, help="the training script (run as `python SCRIPT ARGS` would run it)")
-    parser.add_argument("script_args", nargs="*", metavar="-- ARGS", help="arguments for the script, after --")
+    parser.add_argument("scripts", nargs="+", type=Path, metavar="SCRIPT",
+                        help="training scripts, each run as `python SCRIPT ARGS` would run it")
     parser.add_argument("--steps", type=_positive_int, default=2, metavar="N",
                         help="optimizer steps to simulate (default 2: the second is the steady state)")
     parser.add_argument("--gpu", metavar="GPU",
@@ -48,32 +48,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Each script in turn; JSON is one object for one script, a list for several. The worst exit code wins."""
     from memlint.measure.child import interrupts_unwind
 
+    args.script_args = list(getattr(args, "script_args", None) or [])
+    outputs: list[dict[str, Any]] = []
+    codes = []
+    with interrupts_unwind():
+        for index, script in enumerate(args.scripts):
+            args.script = script
+            if index and args.output_format == "text":
+                sys.stdout.write("\n")
+            code, output = _estimate_one(args, plot=_plot_path(args.plot, script, len(args.scripts)))
+            codes.append(code)
+            outputs.append(output)
+    if args.output_format == "json":
+        body = outputs[0] if len(outputs) == 1 else outputs
+        sys.stdout.write(json.dumps(body, indent=2, allow_nan=False) + "\n")
+    return max(codes)
+
+
+def _plot_path(plot: Path | None, script: Path, count: int) -> Path | None:
+    """One PNG per script: with several scripts, the script's name is added to the file name."""
+    if plot is None or count == 1:
+        return plot
+    return plot.with_name(f"{plot.stem}-{script.stem}{plot.suffix}")
+
+
+def _estimate_one(args: argparse.Namespace, plot: Path | None) -> tuple[int, dict[str, Any]]:
     try:
-        with interrupts_unwind():
-            report = estimate_script(args)
+        report = estimate_script(args)
     except EstimateFailure as exc:
         message = str(exc)
         sys.stderr.write(f"memlint estimate: error: {message}\n")
-        if args.output_format == "json":
-            sys.stdout.write(json.dumps({"script": str(args.script), "error": message.splitlines()[0]}, indent=2) + "\n")
-        return EXIT_ERROR
-    if args.plot is not None:
+        return EXIT_ERROR, {"script": str(args.script), "error": message.splitlines()[0]}
+    if plot is not None:
         from memlint.estimate.report import plot_estimate
 
         try:
-            plot_estimate(report, args.plot)
+            plot_estimate(report, plot)
         except Exception as exc:  # matplotlib missing or unwritable path: the estimate still stands
-            report["notes"].append(f"could not draw {args.plot}: {exc}")
-    if args.output_format == "json":
-        sys.stdout.write(json.dumps(public_report(report), indent=2, allow_nan=False) + "\n")
-    else:
+            report["notes"].append(f"could not draw {plot}: {exc}")
+    if args.output_format == "text":
         from memlint.estimate.report import render_text
 
         render_text(report)
     gpu = report.get("gpu")
-    return EXIT_DOES_NOT_FIT if gpu is not None and gpu.get("fits") is False else EXIT_OK
+    code = EXIT_DOES_NOT_FIT if gpu is not None and gpu.get("fits") is False else EXIT_OK
+    return code, public_report(report)
 
 
 def estimate_script(args: argparse.Namespace) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def _split_at_double_dash(parser: argparse.ArgumentParser) -> None:
             cut = args.index("--")
             args, rest = args[:cut], args[cut + 1:]
         namespace, extras = parse_known(args, namespace)
-        namespace.script_args = [*(namespace.script_args or []), *rest]
+        namespace.script_args = [*(getattr(namespace, "script_args", None) or []), *rest]
         return namespace, extras
 
     parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
