@@ -92,7 +92,9 @@ def _slope(summary: dict) -> str:
 
 def section_text(code: str, report: dict, mode: str, repeat: int, where: str) -> str:
     before, after = report["before"], report["after"]
-    ratio = f"{report['ratio']:.1f}×" if report.get("ratio") is not None else "∞×"
+    by_rss = "RSS" in report["confirmed_by"] and "tensor peak" not in report["confirmed_by"]
+    peaks = report["rss"] if by_rss or report.get("tensor") is None else report["tensor"]
+    ratio = f"{peaks['ratio']:.1f}×" if peaks.get("ratio") is not None else "∞×"
     verdict = f"confirmed by {', '.join(report['confirmed_by'])}" if report["confirmed"] else "NOT confirmed"
     output = "output unchanged" if report["output_same"] else f"OUTPUT CHANGED: {report['output_difference']}"
     leak = report.get("leak")
@@ -106,7 +108,12 @@ def section_text(code: str, report: dict, mode: str, repeat: int, where: str) ->
             f"| {label} | {_mib(summary.get('tensor_peak_mb'))} | {_slope(summary)} | {summary['peak_mb']:.1f} MB | "
             f"{summary['process_peak_mb']:.1f} MB | {summary['wall_s']:.2f} s |"
         )
-    measured = "live tensor bytes" if report.get("measured_by") == "tensors" else "RSS (the script holds no torch tensors)"
+    if peaks is report.get("tensor"):
+        measured = "live tensor bytes"
+    elif report.get("tensor") is None:
+        measured = "RSS (the script holds no torch tensors)"
+    else:
+        measured = "RSS (host memory; the live tensor peak did not change)" if by_rss else "RSS"
     lines = [
         SECTION,
         "",

@@ -5,9 +5,10 @@
 
 The script trains a ResNet-18-sized model (benchmarks/estimate_models.py) on random data and,
 each step, adds a probe's confidence to a running total without `.item()` (MEM002: each step
-keeps the probe forward's graph). `memlint verify --unsafe-fixes` measures it with memlint's own
-fix, once to the end and once stopped after 20 iterations; both in the same process, one after
-the other, each version run once (the tensor figures do not vary between runs).
+keeps the probe forward's graph). `memlint verify train.py --against fixed.py` (fixed.py adds the
+`.item()`; memlint offers no automatic fix for this module-level shape) runs once to the end and
+once stopped after 20 iterations, one after the other, each version once (the tensor figures do
+not vary between runs).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 400
 torch.manual_seed(0)
 model = ResNet18(classes=10)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-probe = torch.randn(1, 3, 32, 32)
+probe = torch.randn(2, 3, 32, 32)
 confidence = 0.0
 for step in range(STEPS):
     x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
@@ -49,8 +50,8 @@ print(f"mean confidence {confidence / STEPS:.4f}")
 
 
 def verify(folder: Path, steps: int, iterations: int | None) -> tuple[dict, float]:
-    args = [sys.executable, "-m", "memlint", "verify", "--unsafe-fixes", "--repeat", "1", "--output-format", "json",
-            "train.py"]
+    args = [sys.executable, "-m", "memlint", "verify", "--against", "fixed.py", "--repeat", "1",
+            "--output-format", "json", "train.py"]
     if iterations:
         args[4:4] = ["--iterations", str(iterations)]
     args += ["--", str(steps)]
@@ -58,9 +59,12 @@ def verify(folder: Path, steps: int, iterations: int | None) -> tuple[dict, floa
     proc = subprocess.run(args, cwd=folder, capture_output=True, text=True, timeout=7200)
     elapsed = time.perf_counter() - started
     try:
-        return json.loads(proc.stdout), elapsed
+        report = json.loads(proc.stdout)
     except ValueError:
-        raise SystemExit(f"verify failed: {proc.stderr.strip()[-500:]}") from None
+        report = {}
+    if "confirmed" not in report:
+        raise SystemExit(f"verify failed: {proc.stderr.strip()[-500:]}")
+    return report, elapsed
 
 
 def describe(report: dict) -> str:
@@ -83,6 +87,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="memlint-bench-") as tmp:
         folder = Path(tmp)
         (folder / "train.py").write_text(TRAIN.lstrip(), encoding="utf-8")
+        fixed = TRAIN.replace("softmax(-1)[0, 0]", "softmax(-1)[0, 0].item()")
+        (folder / "fixed.py").write_text(fixed.lstrip(), encoding="utf-8")
         shutil.copy(HERE / "estimate_models.py", folder / "estimate_models.py")
         full, full_s = verify(folder, args.steps, None)
         short, short_s = verify(folder, args.steps, args.iterations)

@@ -44,11 +44,12 @@ def test_verify_mem002_with_iterations():
 
 @pytest.mark.slow
 def test_estimate_fits_a_t4():
-    args, expected = readme_command("memlint estimate fixtures/estimate/mlp_adamw.py --gpu T4")
+    args, expected = readme_command("memlint estimate fixtures/estimate/tiny_gpt.py --gpu T4")
     proc = run_memlint(*args, cwd=REPO, timeout=1800)
     assert proc.returncode == expected == 0, proc.stderr
     assert "On T4" in proc.stdout and "fits" in proc.stdout
     assert "Largest batch size that fits:" in proc.stdout
+    assert "batch size 16" in proc.stdout and "activation checkpointing" in proc.stdout
 
 
 @pytest.mark.slow
