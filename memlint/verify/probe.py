@@ -98,9 +98,16 @@ class IterationSampler:
         self._patch(dataloader._BaseDataLoaderIter, "__next__", loader_next)
         no_grad = torch.autograd.grad_mode.no_grad
         original_enter = no_grad.__enter__
+        torch_dir = os.path.dirname(torch.__file__) + os.sep
+        contextlib_file = os.path.join(torch_dir, "utils", "_contextlib.py")
 
         def enter(ctx: Any) -> Any:
-            sampler.sample("no_grad block")
+            # only the script's own blocks: torch uses no_grad inside (weight init, clip_grad_norm_, ...)
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_filename == contextlib_file:
+                frame = frame.f_back  # @torch.no_grad() on a function: its caller is what counts
+            if frame is not None and not frame.f_code.co_filename.startswith(torch_dir):
+                sampler.sample("no_grad block")
             return original_enter(ctx)
 
         self._patch(no_grad, "__enter__", enter)
