@@ -50,7 +50,10 @@ class FileOutcome:
     diff: str = ""
 
 
-def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False) -> FileOutcome:
+def check_file(
+    path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False, project=None  # type: ignore[no-untyped-def]
+) -> FileOutcome:
+    """``project``: the ``memlint.analysis.project.Project`` the file belongs to (cross-file facts)."""
     filename = str(path)
     outcome = FileOutcome(filename)
     rules = settings.rules_for(path)
@@ -79,12 +82,17 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
         outcome.problems.append(Problem(filename, str(exc)))
         return outcome
     text = source.text
+    view = None
+    if project is not None:
+        from memlint.analysis.project import ProjectView
+
+        view = ProjectView(project)
     try:
         findings = None  # the findings for `text`, once known
         if mode.fixing:
             try:
                 new_text, fixed, remaining = fix_and_lint(
-                    text, filename, rules, settings.options, unsafe=mode.unsafe, with_edits=with_edits
+                    text, filename, rules, settings.options, unsafe=mode.unsafe, with_edits=with_edits, project=view
                 )
             except FixFailure as exc:
                 outcome.problems.append(Problem(filename, str(exc)))
@@ -102,7 +110,7 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
                 except SourceError as exc:
                     outcome.problems.append(Problem(filename, str(exc)))
         if findings is None:
-            findings = lint_text(text, filename, rules, settings.options, with_edits=with_edits)
+            findings = lint_text(text, filename, rules, settings.options, with_edits=with_edits, project=view)
         outcome.findings = findings
     except ParseFailure as exc:
         outcome.problems.append(Problem(filename, f"cannot parse: {exc.message}", exc.row, exc.column))

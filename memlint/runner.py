@@ -58,7 +58,8 @@ def run_paths(
             continue
         targets.append(item)
     cache = _open_cache(targets, mode, use_cache, cache_dir)
-    for outcome in _check_all(targets, mode, with_edits, cache, jobs):
+    projects = _projects(targets, use_cache, cache_dir, cache)
+    for outcome in _check_all(targets, mode, with_edits, cache, jobs, projects):
         _merge(result, outcome)
     result.files_checked = len(targets)
     result.findings.sort(key=lambda f: f.sort_key)
@@ -81,8 +82,19 @@ def _open_cache(targets: list[Target], mode: FixMode, use_cache: bool, cache_dir
     return Cache(cache_dir)
 
 
+def _projects(targets: list[Target], use_cache: bool, cache_dir: Path | None, cache: Cache | None) -> dict:
+    """Each checked file's project (the cross-file index) and the digest of what it depends on."""
+    from memlint.analysis.project import prepare
+
+    limit = int(targets[0].settings.max_file_size_mb * 1_000_000) if targets else None
+    try:
+        return prepare([t.path for t in targets], cache, limit)
+    except RecursionError:
+        return {}
+
+
 def _cache_key(
-    cache: Cache, target: Target, fingerprint: str, mode: FixMode, with_edits: bool
+    cache: Cache, target: Target, fingerprint: str, mode: FixMode, with_edits: bool, depends: str = ""
 ) -> tuple[str, str] | None:
     """(entry key, content hash) for a regular file, or None when it cannot be cached."""
     try:
@@ -100,7 +112,7 @@ def _cache_key(
     finally:
         os.close(fd)
     variant = f"{target.path}\0{mode.diff}:{mode.unsafe}:{with_edits}"
-    return cache.key(target.path, fingerprint, variant), content_hash(raw)
+    return cache.key(target.path, fingerprint, variant), content_hash(raw) + depends
 
 
 def _cacheable(outcome: FileOutcome) -> bool:
@@ -114,7 +126,9 @@ def _check_all(
     with_edits: bool,
     cache: Cache | None = None,
     jobs: int | None = None,
+    projects: dict | None = None,
 ) -> list[FileOutcome]:
+    projects = projects or {}
     outcomes: list[FileOutcome | None] = [None] * len(targets)
     keys: list[tuple[str, str] | None] = [None] * len(targets)
     todo: list[int] = []
@@ -124,7 +138,8 @@ def _check_all(
             fingerprint = fingerprints.get(id(target.settings))
             if fingerprint is None:
                 fingerprint = fingerprints[id(target.settings)] = target.settings.fingerprint()
-            key = _cache_key(cache, target, fingerprint, mode, with_edits)
+            depends = projects.get(str(target.path), (None, ""))[1]
+            key = _cache_key(cache, target, fingerprint, mode, with_edits, depends)
             keys[index] = key
             if key is not None:
                 hit = cache.get(*key)
@@ -133,10 +148,12 @@ def _check_all(
                     continue
         todo.append(index)
     workers = _worker_count(jobs, len(todo))
+    global _PROJECTS
+    _PROJECTS = projects  # forked workers inherit it
     if workers > 1:
         fresh = _check_in_pool([targets[i] for i in todo], mode, with_edits, workers)
     else:
-        fresh = [check_file(targets[i].path, targets[i].settings, mode, with_edits) for i in todo]
+        fresh = [_check_one((targets[i], mode, with_edits)) for i in todo]
     for index, outcome in zip(todo, fresh):
         outcomes[index] = outcome
         key = keys[index]
@@ -177,9 +194,13 @@ def _quiet_worker() -> None:
     threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
+_PROJECTS: dict = {}
+
+
 def _check_one(args: tuple[Target, FixMode, bool]) -> FileOutcome:
     target, mode, with_edits = args
-    return check_file(target.path, target.settings, mode, with_edits)
+    project = _PROJECTS.get(str(target.path), (None, ""))[0]
+    return check_file(target.path, target.settings, mode, with_edits, project)
 
 
 def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, workers: int) -> list[FileOutcome]:

@@ -4,27 +4,38 @@
 autograd. An evaluation loop without ``torch.no_grad()`` builds a graph per batch and keeps
 every activation alive until the output is dropped.
 
-How the rule decides, cheaply:
+Trigger: a mode switch ``<model>.eval()`` / ``.train(False)`` (also chained:
+``self.model = self.model.eval().to(device)``, ``enc = Encoder().eval()``), or a function named
+like evaluation or sampling (``validate``, ``_valid_epoch``, ``sample_images``...).
 
-1. Trigger: a ``<model>.eval()`` call (or ``.train(False)``) marks its function (or the
-   module, for scripts) for analysis when the pass leaves it. A function named like
-   evaluation (``validate``, ``_valid_epoch``, ``test``...) is analysed too.
-2. Region: in source order, from ``<model>.eval()`` until ``<model>.train()``. Forward passes
-   in it are ``model(...)``, ``model.forward(...)``, ``model.module(...)``, or a call of a
-   helper of the same file whose body runs the model (``self._forward(batch)``,
-   ``run_epoch(loader, model)``).
-3. Silent when the forward is under a guard (``with``/decorator/enclosing function/every
-   call site), in Lightning hooks, or when the region needs gradients.
+Query, on the shared analysis:
+
+1. Region: in source order, from the mode switch until ``<model>.train()``. Forward passes in it
+   are ``model(...)``, ``model.forward(...)``, ``model.module(...)``, a method of a project model
+   class that runs it, or a call of a helper (in this file or another) whose body runs the model.
+2. Silent when the forward is under a guard (``with``, decorators, every caller in the project, a
+   library hook such as Lightning's ``validation_step``), or when the region needs gradients
+   (``backward``, ``autograd.grad``, ``requires_grad_``...).
+3. Evaluation by name, without ``.eval()``: a loop running a model the project trains, or a
+   sampling function reached from a training loop.
+
+Fix: ``@torch.no_grad()`` on a function that is all evaluation, else ``with torch.no_grad():``
+around the evaluation statements. Code that needs gradients is never wrapped: a region that
+spans training code is split, one finding per evaluation loop.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-import libcst as cst
-
-from memlint.context import dotted_name, walk
+from memlint.analysis import facts
+from memlint.analysis.file import FileAnalysis
+from memlint.analysis.syntax import FunctionNode, LoopNode, ancestors, dotted, is_constant, iter_scope, parent
+from memlint.analysis.values import MODEL, NUMBER, SEQ
+from memlint.fixes import add_decorator, wrap_with
 from memlint.rule import Fix, Invalid, Rule, Valid
 
 # Names of functions whose whole purpose is evaluation.
@@ -34,182 +45,164 @@ _EVAL_NAME = re.compile(
     r"(?:_(?:epoch|loop|step|model|one_epoch|batch|net|dataset|loader|set|run))?$",
     re.IGNORECASE,
 )
-# Lightning runs these hooks under inference mode itself.
-_LIGHTNING_HOOK = re.compile(
-    r"^(?:on_)?(?:validation|val|test|predict)_(?:step|step_end|epoch_start|epoch_end|batch_start|batch_end|start|end)$"
+# Sampling during training (GAN/VAE/diffusion image dumps): evaluation when a training loop calls it.
+_SAMPLE_NAME = re.compile(
+    r"^_*(?:save_|log_|plot_|show_|dump_)?(?:sample|samples|sampling|visuali[sz]e|reconstruct|generate_(?:images?|samples?|imgs?))"
+    r"(?:_(?:images?|imgs?|samples?|grid|outputs?|results?|epoch|batch))*$",
+    re.IGNORECASE,
 )
-_MODEL_LIKE = re.compile(r"model|net|encoder|decoder|generator|backbone|classifier", re.IGNORECASE)
-_NOT_MODEL = re.compile(r"loss|crit|metric|optim|sched|writer|logger|scaler", re.IGNORECASE)
-# Guard wrappers imported from elsewhere (yolov5's ``smart_inference_mode``, ``no_grad_if(...)``).
-_GUARD_LIKE = re.compile(r"no_grad|inference_mode", re.IGNORECASE)
-# pytest files: a forward in a test is not training code and its graph dies with the test.
-_TEST_FILE = re.compile(r"(?:^|[/\\])(?:test_[^/\\]*|[^/\\]*_test|conftest)\.py$")
-_SCALAR_CALLS = frozenset({"float", "int", "round", "str", "len", "bool", "sum", "max", "min", "abs", "format"})
-_SCALAR_METHODS = frozenset({"item", "tolist", "numpy", "format", "size", "dim", "numel", "nelement"})
-_NEEDS_GRAD_ATTRS = frozenset({"backward", "requires_grad_", "zero_grad", "retain_grad", "register_hook"})
+_NEEDS_GRAD_ATTRS = facts.NEEDS_GRAD_METHODS
+SAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():`"
+UNSAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():` (check what it returns)"
+SAFE_DECORATOR = "Decorate the function with `@torch.no_grad()`"
+UNSAFE_DECORATOR = "Decorate the function with `@torch.no_grad()` (check what it returns)"
 
 
-def _receiver(expr: cst.BaseExpression) -> str | None:
+def _receiver(expr: ast.AST) -> str | None:
     """Dotted name of a model expression; subscripts read as ``[]``: ``self.model[key]`` ->
     ``self.model[]``, so ``self.model[k].eval()`` covers ``self.model["generator"](x)``."""
-    if isinstance(expr, cst.Subscript):
+    if isinstance(expr, ast.Subscript):
         inner = _receiver(expr.value)
         return None if inner is None else inner + "[]"
-    if isinstance(expr, cst.Attribute):
+    if isinstance(expr, ast.Attribute):
         inner = _receiver(expr.value)
-        return None if inner is None else f"{inner}.{expr.attr.value}"
-    return dotted_name(expr)
+        return None if inner is None else f"{inner}.{expr.attr}"
+    return dotted(expr)
 
 
-def _is_eval_call(call: cst.Call) -> str | None:
-    """``R.eval()`` or ``R.train(False)``: the receiver's dotted name."""
+def _switch_receiver(call: ast.Call) -> str | None:
+    """``R.eval()`` or ``R.train(False)``: the receiver's dotted name (or the name a chained
+    ``X = Encoder(...).eval()`` binds)."""
     func = call.func
-    if not isinstance(func, cst.Attribute):
+    if not isinstance(func, ast.Attribute):
         return None
-    attr = func.attr.value
-    if attr == "eval" and not call.args:
-        return _receiver(func.value)
-    if attr == "train" and len(call.args) == 1 and call.args[0].keyword in (None,):
-        value = call.args[0].value
-        if isinstance(value, cst.Name) and value.value == "False":
-            return _receiver(func.value)
-    return None
+    if func.attr == "eval" and not call.args and not call.keywords:
+        pass
+    elif func.attr == "train" and len(call.args) == 1 and not call.keywords and is_constant(call.args[0], False):
+        pass
+    else:
+        return None
+    name = _receiver(func.value)
+    if name is None and isinstance(func.value, ast.Call):
+        top = _chain_top(call)
+        holder = parent(top)
+        if isinstance(holder, ast.Assign) and len(holder.targets) == 1:
+            return _receiver(holder.targets[0])
+    return name
 
 
-def _is_train_call(call: cst.Call) -> str | None:
+def _train_receiver(call: ast.Call) -> str | None:
     """``R.train()`` / ``R.train(True)`` / ``R.train(flag)``: grad-mode use may follow."""
     func = call.func
-    if not isinstance(func, cst.Attribute) or func.attr.value != "train":
+    if not isinstance(func, ast.Attribute) or func.attr != "train":
         return None
-    if call.args:
-        value = call.args[0].value
-        if isinstance(value, cst.Name) and value.value == "False":
-            return None
+    if call.args and is_constant(call.args[0], False):
+        return None
     return _receiver(func.value)
 
 
-def _sets_mode(path: Sequence[cst.CSTNode], receiver: str) -> bool:
-    """``model.eval()`` as a statement, or ``model = model.eval()``; not ``freeze(m.eval())``."""
-    parent = path[-2] if len(path) > 1 else None
-    if isinstance(parent, cst.Expr):
+def _chain_top(call: ast.Call) -> ast.AST:
+    """``m.eval().to(dev).half()``: the outermost call of the chain the switch starts."""
+    top: ast.AST = call
+    while True:
+        holder = parent(top)
+        outer = parent(holder) if holder is not None else None
+        if isinstance(holder, ast.Attribute) and isinstance(outer, ast.Call) and outer.func is holder:
+            top = outer
+            continue
+        return top
+
+
+def _sets_mode(call: ast.Call, receiver: str) -> bool:
+    """``model.eval()`` as a statement, or ``model = model.eval().to(dev)``; not ``freeze(m.eval())``."""
+    top = _chain_top(call)
+    holder = parent(top)
+    if isinstance(holder, ast.Expr):
         return True
-    if isinstance(parent, cst.Assign):
-        return all(_receiver(t.target) == receiver for t in parent.targets)
+    if isinstance(holder, ast.Assign):
+        return all(_receiver(t) == receiver for t in holder.targets)
     return False
 
 
-def _forwards(call: cst.Call, receiver: str) -> bool:
+def _forwards(call: ast.Call, receiver: str) -> bool:
     """Is ``call`` a forward pass of the model spelled ``receiver``?"""
     name = _receiver(call.func)
-    if name is None:
-        return False
-    return name in (receiver, receiver + ".forward", receiver + ".module", receiver + ".module.forward")
+    return name is not None and name in (receiver, receiver + ".forward", receiver + ".module", receiver + ".module.forward")
 
 
-class _ScopeWalker(cst.CSTVisitor):
-    """Events of one function body (or module) in source order, nested scopes skipped.
+@dataclass
+class _Events:
+    """What one scope does, in source order (nested scopes not entered)."""
 
-    Each event is (kind, node, path) where path runs from the scope's body to the node.
-    """
+    items: list[tuple[str, ast.AST]] = field(default_factory=list)
+    returns: list[ast.Return] = field(default_factory=list)
+    has_yield: bool = False
 
-    def __init__(self, ctx) -> None:
-        super().__init__()
-        self.ctx = ctx
-        self.path: list[cst.CSTNode] = []
-        self.events: list[tuple[str, cst.CSTNode, tuple[cst.CSTNode, ...]]] = []
-        self.assigns: dict[str, list[cst.BaseExpression]] = {}
-        self.returns: list[cst.Return] = []
-        self.has_yield = False
+    @property
+    def needs_grad(self) -> bool:
+        return any(kind == "grad" for kind, _ in self.items)
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.path and isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            return False
-        self.path.append(node)
-        if isinstance(node, cst.Call):
-            self._call(node)
-        elif isinstance(node, cst.Attribute) and node.attr.value == "grad":
-            self.events.append(("grad", node, tuple(self.path)))
-        elif isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "requires_grad":
-            if not (isinstance(node.value, cst.Name) and node.value.value == "False"):
-                self.events.append(("grad", node, tuple(self.path)))
-        elif isinstance(node, cst.Return):
-            self.returns.append(node)
-        elif isinstance(node, (cst.Yield, cst.Await)):
-            self.has_yield = True
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                if isinstance(target.target, cst.Name):
-                    self.assigns.setdefault(target.target.value, []).append(node.value)
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-            if isinstance(node.target, cst.Name) and node.value is not None:
-                self.assigns.setdefault(node.target.value, []).append(node.value)
-        elif isinstance(node, (cst.With,)):
+
+def _events(file: FileAnalysis, scope: ast.AST) -> _Events:
+    cache = file.__dict__.setdefault("_mem001_events", {})
+    if id(scope) in cache:
+        return cache[id(scope)]
+    events = _Events()
+    for node in _scope_nodes(scope):
+        if isinstance(node, ast.Call):
+            events.items.append((_call_kind(file, node), node))
+        elif isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.ctx, ast.Load):
+            events.items.append(("grad", node))
+        elif isinstance(node, ast.keyword) and node.arg == "requires_grad" and not is_constant(node.value, False):
+            events.items.append(("grad", node))
+        elif isinstance(node, ast.Return):
+            events.returns.append(node)
+        elif isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
+            events.has_yield = True
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
-                name = self.ctx.qualname(item.item.func if isinstance(item.item, cst.Call) else item.item)
-                if name in ("torch.enable_grad", "torch.autograd.enable_grad"):
-                    self.events.append(("grad", node, tuple(self.path)))
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if self.path and self.path[-1] is original_node:
-            self.path.pop()
-
-    def _call(self, call: cst.Call) -> None:
-        path = tuple(self.path)
-        func = call.func
-        if isinstance(func, cst.Attribute):
-            attr = func.attr.value
-            if attr in _NEEDS_GRAD_ATTRS:
-                self.events.append(("grad", call, path))
-                return
-            if attr == "step":
-                owner = dotted_name(func.value) or ""
-                if "optim" in owner.lower() or owner.split(".")[-1] in ("opt", "optimizer", "optimiser"):
-                    self.events.append(("grad", call, path))
-                    return
-        qual = self.ctx.qualname(func) or ""
-        if qual.startswith(("torch.autograd.grad", "torch.autograd.functional", "torch.func.")) or qual in (
-            "torch.enable_grad",
-            "torch.autograd.backward",
-        ):
-            self.events.append(("grad", call, path))
-            return
-        receiver = _is_eval_call(call)
-        if receiver is not None:
-            if _sets_mode(path, receiver):
-                self.events.append(("eval", call, path))
-            return
-        receiver = _is_train_call(call)
-        if receiver is not None:
-            self.events.append(("train", call, path))
-            return
-        self.events.append(("call", call, path))
+                if file.grad_guard_kind(item.context_expr) == "on":
+                    events.items.append(("grad", node))
+    cache[id(scope)] = events
+    return events
 
 
-def _walk(ctx, scope: cst.FunctionDef | cst.Module) -> _ScopeWalker:
-    walker = _ScopeWalker(ctx)
-    if isinstance(scope, cst.FunctionDef):
-        walk(scope.body, walker)
-    else:
-        walker.path.append(scope)
+def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    if isinstance(scope, FunctionNode):
         for stmt in scope.body:
-            walk(stmt, walker)
-    return walker
+            yield stmt
+            yield from iter_scope(stmt)
+    else:
+        yield from iter_scope(scope)
 
 
-def _params(func: cst.FunctionDef) -> list[str]:
-    p = func.params
-    return [param.name.value for param in [*p.posonly_params, *p.params]]
+def _call_kind(file: FileAnalysis, call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        if func.attr in _NEEDS_GRAD_ATTRS:
+            return "grad"
+        if func.attr == "step":
+            owner = dotted(func.value) or ""
+            if "optim" in owner.lower() or owner.split(".")[-1] in ("opt", "optimizer", "optimiser"):
+                return "grad"
+    qualified = file.qualname(func) or ""
+    if qualified.startswith(facts.NEEDS_GRAD_PREFIXES) or qualified in ("torch.enable_grad", "torch.autograd.backward"):
+        return "grad"
+    receiver = _switch_receiver(call)
+    if receiver is not None:
+        return "eval" if _sets_mode(call, receiver) else "call"
+    if _train_receiver(call) is not None:
+        return "train"
+    return "call"
 
 
+@dataclass
 class _Region:
-    def __init__(self, receiver: str, start: cst.Call, path: tuple[cst.CSTNode, ...]) -> None:
-        self.receiver = receiver
-        self.start = start
-        self.start_path = path
-        self.forwards: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]] = []  # (call, path, via helper)
-        self.needs_grad = False
-        self.conditional = False  # eval mode depends on a flag: no automatic fix
+    receiver: str
+    start: ast.Call
+    forwards: list[tuple[ast.Call, bool]] = field(default_factory=list)  # (call, through a helper)
+    needs_grad: bool = False
+    conditional: bool = False  # eval mode depends on a flag: no automatic fix
 
 
 class EvalWithoutNoGrad(Rule):
@@ -217,165 +210,137 @@ class EvalWithoutNoGrad(Rule):
     name = "eval-without-no-grad"
     summary = "Evaluation forward pass runs with autograd recording (no `torch.no_grad()`)"
     fix_availability = "sometimes"
+    fix_kinds = {SAFE_MESSAGE: "safe", UNSAFE_MESSAGE: "unsafe", SAFE_DECORATOR: "safe", UNSAFE_DECORATOR: "unsafe"}
     libraries = frozenset({"torch"})
 
-    def __init__(self, ctx, settings) -> None:
-        super().__init__(ctx, settings)
-        self._pending: set[int] = set()
-        self._module_pending = False
-        self._walks: dict[int, _ScopeWalker] = {}
-        self._skip = bool(_TEST_FILE.search(ctx.path))
-        self._lightning = any(q.split(".")[0] in ("lightning", "pytorch_lightning") for q in ctx.imports.values())
+    def __init__(self, file, settings) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(file, settings)
+        self._pending: dict[int, ast.AST] = {}
+        self._named: list[ast.AST] = []
+        self._skip = file.is_test_file
 
     # ------------------------------------------------------------------ triggers
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in ("eval", "train"):
+        if self._skip or not isinstance(func, ast.Attribute) or func.attr not in ("eval", "train"):
             return
-        if self._skip:
+        if _switch_receiver(node) is None and not (func.attr == "train" and len(node.args) == 1 and isinstance(node.args[0], ast.Name)):
             return
-        if _is_eval_call(node) is None and not (
-            len(node.args) == 1 and isinstance(node.args[0].value, cst.Name) and func.attr.value == "train"
-        ):
-            return
-        scope = self.ctx.enclosing_function()
-        if scope is None:
-            self._module_pending = True
-        else:
-            self._pending.add(id(scope))
+        scope = self.file.enclosing_function(node) or self.file.tree
+        self._pending.setdefault(id(scope), scope)
 
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if id(node) in self._pending:
-            self._pending.discard(id(node))
-            if self._analyse_regions(node, list(self.ctx.stack)):
-                return
-        if not self._skip and _EVAL_NAME.match(node.name.value):
-            self._analyse_by_name(node, list(self.ctx.stack))
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        if not self._skip and (_EVAL_NAME.match(node.name) or _SAMPLE_NAME.match(node.name)):
+            self._named.append(node)
 
-    def leave_Module(self, node: cst.Module) -> None:
-        if self._module_pending:
-            self._analyse_regions(node, [node])
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
-    # ------------------------------------------------------------------ helpers of the file
-    def _walk(self, scope: cst.FunctionDef | cst.Module) -> _ScopeWalker:
-        walker = self._walks.get(id(scope))
-        if walker is None:
-            walker = self._walks[id(scope)] = _walk(self.ctx, scope)
-        return walker
+    def finish(self) -> None:
+        analysed: set[int] = set()
+        scopes = sorted(self._pending.values(), key=lambda s: (isinstance(s, ast.Module), getattr(s, "lineno", 0)))
+        for scope in scopes:
+            if self._analyse_regions(scope):
+                analysed.add(id(scope))
+        for func in self._named:
+            if id(func) not in analysed:
+                self._analyse_by_name(func)
 
-    def _functions(self, body: Sequence[cst.CSTNode]) -> dict[str, cst.FunctionDef]:
-        found: dict[str, cst.FunctionDef] = {}
-        for stmt in body:
-            if isinstance(stmt, cst.FunctionDef):
-                found.setdefault(stmt.name.value, stmt)
-        return found
-
-    def _helper_forwards(self, call: cst.Call, receiver: str, stack: Sequence[cst.CSTNode]) -> bool | None:
-        """Does ``call`` run the model through a helper of this file?
+    # ------------------------------------------------------------------ helpers that run the model
+    def _helper_forwards(self, call: ast.Call, receiver: str) -> bool | None:
+        """Does ``call`` run the model through a helper (of this file or the project)?
 
         True: the helper runs it and needs no gradients; None: it runs it but needs gradients.
         """
         func = call.func
-        helper: cst.FunctionDef | None = None
+        file = self.file
+        targets = file.resolve_call(call)
+        if not targets:
+            return False
+        owner, helper = targets[0]
         inner: str | None = None
-        cls = next((n for n in reversed(stack) if isinstance(n, cst.ClassDef)), None)
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            if cls is None:
-                return False
-            helper = self._functions(cls.body.body).get(func.attr.value)
-            if helper is None:
-                return False
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
             if receiver == "self" or receiver.startswith("self."):
                 inner = receiver
             else:
-                inner = self._bound_param(call, helper, receiver, skip=1)
-        elif isinstance(func, cst.Name) and "." not in receiver:
-            helper = self._functions(self.ctx.module.body).get(func.value)
-            if helper is None:
-                return False
-            inner = self._bound_param(call, helper, receiver, skip=0)
-        if helper is None or inner is None:
+                inner = _bound_param(call, helper, receiver, skip=1)
+        elif "." not in receiver:
+            inner = _bound_param(call, helper, receiver, skip=0)
+        if inner is None:
             return False
-        walker = self._walk(helper)
+        helper_events = _events(owner, helper)
         runs = any(
-            kind == "call" and _forwards(node, inner) and self._guard([helper], path) is None  # type: ignore[arg-type]
-            for kind, node, path in walker.events
+            kind == "call" and _forwards(node, inner) and owner.guard_at(node, stop=helper) is None  # type: ignore[arg-type]
+            for kind, node in helper_events.items
         )
         if not runs:
             return False
-        if any(kind == "grad" for kind, _, _ in walker.events):
+        if helper_events.needs_grad:
             return None
         return True
 
-    @staticmethod
-    def _bound_param(call: cst.Call, helper: cst.FunctionDef, receiver: str, skip: int) -> str | None:
-        params = _params(helper)[skip:]
-        for index, arg in enumerate(call.args):
-            if not (isinstance(arg.value, cst.Name) and arg.value.value == receiver) or arg.star:
-                continue
-            if arg.keyword is not None:
-                return arg.keyword.value if arg.keyword.value in params else None
-            return params[index] if index < len(params) else None
-        return None
-
-    def _silenced_scope(self, scope: cst.FunctionDef | cst.Module, stack: Sequence[cst.CSTNode]) -> bool:
-        for node in stack:
-            if isinstance(node, cst.FunctionDef):
-                if _LIGHTNING_HOOK.match(node.name.value) and (self._lightning or self._in_lightning_class(stack)):
+    def _method_forwards(self, call: ast.Call, receiver: str) -> bool:
+        """``model.encode(x)`` where ``model`` is an instance of a project model class whose
+        ``encode`` runs the model (calls ``self(...)``, ``self.forward`` or a submodule)."""
+        func = call.func
+        if not isinstance(func, ast.Attribute) or _receiver(func.value) != receiver:
+            return False
+        if func.attr in facts.MODULE_NON_FORWARD_METHODS or func.attr in ("forward", "module", "generate"):
+            return False
+        flow = self.file.flow_of(call)
+        value = flow.value_of(func.value)
+        if value.kind != MODEL or not value.origin:
+            return False
+        located = self.file.project.resolve_class(self.file, value.origin) if self.file.project else None
+        if located is None:
+            short = value.origin.rsplit(".", 1)[-1]
+            cls = self.file.classes.get(short)
+            located = (self.file, cls) if cls is not None else None
+        if located is None:
+            return False
+        owner, cls = located
+        method = owner.find_method(cls, func.attr)
+        if method is None:
+            return False
+        method_owner, definition = method
+        if method_owner.decorator_guard(definition) is not None:
+            return False
+        for kind, node in _events(method_owner, definition).items:
+            if kind == "call" and isinstance(node, ast.Call):
+                name = _receiver(node.func)
+                if name in ("self", "self.forward") or (
+                    name and name.startswith("self.") and name.count(".") == 1
+                    and method_owner.attribute_value(cls, name[5:]).kind == MODEL
+                ):
                     return True
-        if isinstance(scope, cst.FunctionDef):
-            sites = self.ctx.call_sites.get(scope.name.value)
-            if sites and self.ctx.called_only_under_guard(scope.name.value):
+        return False
+
+    def _silenced_scope(self, scope: ast.AST) -> bool:
+        file = self.file
+        for outer in [scope, *ancestors(scope)]:
+            if isinstance(outer, FunctionNode) and file.library_guarded_hook(outer):
                 return True
+        if isinstance(scope, FunctionNode) and file.guarded_by_callers(scope):
+            return True
         return False
-
-    @staticmethod
-    def _in_lightning_class(stack: Sequence[cst.CSTNode]) -> bool:
-        for node in stack:
-            if isinstance(node, cst.ClassDef):
-                for base in node.bases:
-                    if "Lightning" in (dotted_name(base.value) or ""):
-                        return True
-        return False
-
-    def _guard(self, stack: Sequence[cst.CSTNode], path: Sequence[cst.CSTNode]) -> str | None:
-        full = list(path) if path and isinstance(path[0], cst.Module) else [*stack, *path]
-        kind = self.ctx.path_guard(full)
-        if kind is not None:
-            return kind
-        for node, child in zip(full, full[1:]):
-            if isinstance(node, cst.With) and child is node.body:
-                exprs = [item.item for item in node.items]
-            elif isinstance(node, cst.FunctionDef) and child is node.body:
-                exprs = [d.decorator for d in node.decorators]
-            else:
-                continue
-            for expr in exprs:
-                target = expr.func if isinstance(expr, cst.Call) else expr
-                name = dotted_name(target)
-                if name is not None and _GUARD_LIKE.search(name.split(".")[-1]):
-                    return "off"
-        return None
 
     # ------------------------------------------------------------------ eval() regions
-    def _analyse_regions(self, scope: cst.FunctionDef | cst.Module, stack: list[cst.CSTNode]) -> bool:
-        walker = self._walk(scope)
+    def _analyse_regions(self, scope: ast.AST) -> bool:
+        events = _events(self.file, scope)
         open_regions: dict[str, _Region] = {}
         regions: list[_Region] = []
-        for kind, node, path in walker.events:
+        for kind, node in events.items:
             if kind == "eval":
-                receiver = _is_eval_call(node)  # type: ignore[arg-type]
+                receiver = _switch_receiver(node)  # type: ignore[arg-type]
                 if receiver is not None and receiver not in open_regions:
-                    region = _Region(receiver, node, path)  # type: ignore[arg-type]
+                    region = _Region(receiver, node)  # type: ignore[arg-type]
                     open_regions[receiver] = region
                     regions.append(region)
             elif kind == "train":
-                receiver = _is_train_call(node) or ""  # type: ignore[arg-type]
+                receiver = _train_receiver(node) or ""  # type: ignore[arg-type]
                 open_regions.pop(receiver, None)
-                if isinstance(scope, cst.FunctionDef) and _off_by_default(node, scope):  # type: ignore[arg-type]
+                if isinstance(scope, FunctionNode) and _off_by_default(node, scope):  # type: ignore[arg-type]
                     # `model.train(training)` with `training=False` by default: evaluation unless asked.
-                    region = _Region(receiver, node, path)  # type: ignore[arg-type]
-                    region.conditional = True
+                    region = _Region(receiver, node, conditional=True)  # type: ignore[arg-type]
                     open_regions[receiver] = region
                     regions.append(region)
             elif kind == "grad":
@@ -383,241 +348,333 @@ class EvalWithoutNoGrad(Rule):
                     region.needs_grad = True
             elif kind == "call":
                 for region in open_regions.values():
-                    if _forwards(node, region.receiver):  # type: ignore[arg-type]
-                        region.forwards.append((node, path, False))  # type: ignore[arg-type]
+                    if _forwards(node, region.receiver) or self._method_forwards(node, region.receiver):  # type: ignore[arg-type]
+                        region.forwards.append((node, False))  # type: ignore[arg-type]
                         continue
-                    helper = self._helper_forwards(node, region.receiver, stack)  # type: ignore[arg-type]
+                    helper = self._helper_forwards(node, region.receiver)  # type: ignore[arg-type]
                     if helper is None:
                         region.needs_grad = True
                     elif helper:
-                        region.forwards.append((node, path, True))  # type: ignore[arg-type]
+                        region.forwards.append((node, True))  # type: ignore[arg-type]
         if not regions:
             return False
-        if self._silenced_scope(scope, stack):
+        if self._silenced_scope(scope):
             return True
         for region in regions:
             if region.needs_grad:
                 continue
-            exposed = [(c, p, h) for c, p, h in region.forwards if self._guard(stack, p) is None]
+            exposed = [(c, h) for c, h in region.forwards if self.file.guard_at(c) is None]
             if not exposed or len(exposed) < len(region.forwards):
                 # All guarded, or guarded on some paths only: a deliberate choice (models whose
                 # forward needs autograd are run unguarded on purpose).
                 continue
-            self._report(scope, stack, walker, exposed, region.start_path, conditional=region.conditional)
+            self._report(scope, events, exposed, region.start, conditional=region.conditional)
         return True
 
     # ------------------------------------------------------------------ evaluation by name
-    def _analyse_by_name(self, func: cst.FunctionDef, stack: list[cst.CSTNode]) -> None:
-        """An evaluation function without ``.eval()``: a loop that runs a model this file trains."""
-        walker = self._walk(func)
+    def _analyse_by_name(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """An evaluation or sampling function without ``.eval()``: it runs a model the project
+        trains, in a loop (evaluation) or once (sampling reached from a training loop)."""
+        file = self.file
+        events = _events(file, func)
+        sampling = bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name)
         candidates = []
-        for kind, node, path in walker.events:
+        for kind, node in events.items:
             if kind in ("grad", "train", "eval"):
                 return
-            if kind != "call" or not any(isinstance(n, (cst.For, cst.While)) for n in path):
+            if kind != "call":
                 continue
-            name = dotted_name(node.func)  # type: ignore[attr-defined]
+            in_loop = bool(file.enclosing_loops(node)) or file.repeating_loop(node) is not None
+            if not in_loop and not sampling:
+                continue
+            name = dotted(node.func)  # type: ignore[attr-defined]
             if name is None:
                 continue
             name = name[: -len(".forward")] if name.endswith(".forward") else name
-            if _MODEL_LIKE.search(name.split(".")[-1]):
-                candidates.append((name, node, path))
-        if not candidates or not self.ctx.call_sites.get(func.name.value):
-            return  # not called in this file (a pytest test, an API entry point)
-        trained = self._trained_receivers
-        exposed = [
-            (node, path, False)
-            for name, node, path in candidates
-            if name in trained and self._guard(stack, path) is None
-        ]
-        if exposed and not self._silenced_scope(func, stack):
-            self._report(func, stack, walker, exposed, None, by_name=True)
+            if facts.MODEL_LIKE_CALLEE.search(name.split(".")[-1]) and not facts.NOT_MODEL_CALLEE.search(name.split(".")[-1]):
+                candidates.append((name, node))
+        if not candidates:
+            return
+        callers = file.callers(func)
+        if not callers:
+            return  # not called from this project (a pytest test, an API entry point)
+        params = set(_params(func))
+        trained = self._trained_receivers()
+        from_training = any(_runs_training(owner, call) for owner, call in callers)
+        exposed = []
+        for name, node in candidates:
+            if file.guard_at(node) is not None:
+                continue
+            if name in trained or (from_training and (name.split(".")[0] in params or name.startswith("self."))):
+                exposed.append((node, False))
+        if exposed and not self._silenced_scope(func):
+            self._report(func, events, exposed, None, by_name=True)
 
-    @property
     def _trained_receivers(self) -> frozenset[str]:
         """Model-like callees that some code of this file trains (calls next to ``backward``)."""
-        cached = getattr(self, "_trained_cache", None)
+        cached = self.__dict__.get("_trained")
         if cached is not None:
             return cached
         trained: set[str] = set()
-        scopes: list[cst.FunctionDef | cst.Module] = [self.ctx.module]
-        for node in _iter_functions(self.ctx.module):
-            scopes.append(node)
+        scopes: list[ast.AST] = [self.file.tree]
+        for definitions in self.file.functions.values():
+            scopes.extend(definitions)
         for scope in scopes:
-            walker = self._walk(scope)
-            if not any(kind == "grad" and _is_backward(node) for kind, node, _ in walker.events):
+            items = _events(self.file, scope).items
+            if not any(kind == "grad" and _is_backward(node) for kind, node in items):
                 continue
-            for kind, node, _ in walker.events:
+            for kind, node in items:
                 if kind != "call":
                     continue
-                name = dotted_name(node.func)  # type: ignore[attr-defined]
+                name = dotted(node.func)  # type: ignore[attr-defined]
                 if name is None:
                     continue
                 last = name.split(".")[-1]
-                if _MODEL_LIKE.search(last) and not _NOT_MODEL.search(last) and self.ctx.qualname(node.func) is None:  # type: ignore[attr-defined]
+                if (
+                    facts.MODEL_LIKE_CALLEE.search(last)
+                    and not facts.NOT_MODEL_CALLEE.search(last)
+                    and self.file.qualname(node.func) is None  # type: ignore[attr-defined]
+                ):
                     trained.add(name)
-        self._trained_cache = frozenset(trained)
-        return self._trained_cache
+        self.__dict__["_trained"] = frozenset(trained)
+        return self.__dict__["_trained"]
 
     # ------------------------------------------------------------------ report and fix
     def _report(
         self,
-        scope: cst.FunctionDef | cst.Module,
-        stack: list[cst.CSTNode],
-        walker: _ScopeWalker,
-        exposed: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]],
-        start_path: tuple[cst.CSTNode, ...] | None,
+        scope: ast.AST,
+        events: _Events,
+        exposed: list[tuple[ast.Call, bool]],
+        start: ast.Call | None,
         by_name: bool = False,
         conditional: bool = False,
     ) -> None:
-        call = exposed[0][0]
-        via_helper = any(h for _, _, h in exposed)
-        what = "a helper that runs the model" if via_helper else "this forward pass"
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
-        message = (
-            f"{why}: {what} records a graph and keeps activations alive; "
-            "wrap the evaluation in `with torch.no_grad():`"
+        units = _units(self.file, exposed, start)
+        whole = (
+            len(units) == 1
+            and isinstance(scope, FunctionNode)
+            and bool(_EVAL_NAME.match(scope.name) or _SAMPLE_NAME.match(scope.name))
+            and not any(kind == "train" for kind, _ in events.items)
+            and (start is None or self.file.enclosing_function(start) is scope and _top_statement(start, scope) is not None)
+            and not isinstance(scope, ast.AsyncFunctionDef)
         )
-        fix = None if conditional else self._fix(scope, walker, exposed, start_path, via_helper)
-        self.report(call, message, fix)
+        for unit_forwards, block in units:
+            call = unit_forwards[0][0]
+            via_helper = any(h for _, h in unit_forwards)
+            what = "a helper that runs the model" if via_helper else "this forward pass"
+            message = (
+                f"{why}: {what} records a graph and keeps activations alive; "
+                "wrap the evaluation in `with torch.no_grad():`"
+            )
+            fix = None if conditional else self._fix(scope, events, unit_forwards, block, via_helper, whole)
+            self.report(call, message, fix)
 
     def _fix(
         self,
-        scope: cst.FunctionDef | cst.Module,
-        walker: _ScopeWalker,
-        exposed: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]],
-        start_path: tuple[cst.CSTNode, ...] | None,
+        scope: ast.AST,
+        events: _Events,
+        forwards: list[tuple[ast.Call, bool]],
+        block: tuple[list[ast.stmt], int, int] | None,
         via_helper: bool,
+        whole: bool,
     ) -> Fix | None:
-        if walker.has_yield:
+        if events.has_yield:
             return None
-        torch_name, imports = self.ctx.module_ref("torch")
-        safe = not via_helper and (isinstance(scope, cst.Module) or self._returns_scalars(walker))
-        applicability = "safe" if safe else "unsafe"
-        whole = (
-            isinstance(scope, cst.FunctionDef)
-            and _EVAL_NAME.match(scope.name.value)
-            and not any(kind == "train" for kind, _, _ in walker.events)
-            and (start_path is None or start_path[0] is scope.body)
-            and not scope.asynchronous
-        )
-        if whole:
-            assert isinstance(scope, cst.FunctionDef)
-            decorator = cst.Decorator(cst.parse_expression(f"{torch_name}.no_grad()"))
-            new = scope.with_changes(decorators=[*scope.decorators, decorator])
-            return Fix(applicability, "Decorate the function with `@torch.no_grad()`", {scope: new}, imports)
-        block, first, last = _common_block(exposed, start_path)
+        file = self.file
+        torch_name, imports = file.module_ref("torch")
+        safe = not via_helper and (isinstance(scope, ast.Module) or self._returns_numbers(scope))
+        if whole and isinstance(scope, FunctionNode) and self._decorator_binds(scope, torch_name, imports):
+            message = SAFE_DECORATOR if safe else UNSAFE_DECORATOR
+            edit = add_decorator(scope, f"{torch_name}.no_grad()")
+            return Fix("safe" if safe else "unsafe", message, (edit,), imports, uses=(torch_name.split(".")[0],))
         if block is None:
             return None
-        stmts = list(block.body[first : last + 1])
-        head = stmts[0]
-        inner = [head.with_changes(leading_lines=()), *stmts[1:]]
-        with_node = cst.With(
-            items=[cst.WithItem(cst.parse_expression(f"{torch_name}.no_grad()"))],
-            body=cst.IndentedBlock(body=inner),
-            leading_lines=head.leading_lines,
-        )
-        replacements: dict[cst.CSTNode, object] = {head: with_node}
-        for stmt in stmts[1:]:
-            replacements[stmt] = cst.RemovalSentinel.REMOVE
-        return Fix(applicability, "Wrap the evaluation in `with torch.no_grad():`", replacements, imports)  # type: ignore[arg-type]
+        statements, first, last = block
+        edits = wrap_with(statements[first : last + 1], f"{torch_name}.no_grad()")
+        message = SAFE_MESSAGE if safe else UNSAFE_MESSAGE
+        return Fix("safe" if safe else "unsafe", message, edits, imports, uses=(torch_name.split(".")[0],))
 
-    def _returns_scalars(self, walker: _ScopeWalker) -> bool:
-        return all(r.value is None or _scalar(r.value, walker.assigns, 0) for r in walker.returns)
+    def _decorator_binds(self, func: ast.AST, torch_name: str, imports: tuple[str, ...]) -> bool:
+        """A decorator runs when the ``def`` runs: ``torch`` must be bound by then (not only
+        imported later, or inside ``if __name__ == "__main__":``)."""
+        if imports:
+            return True  # the fix adds `import torch` at the top
+        outer = self.file.enclosing_function(func)
+        if outer is not None:
+            return True  # a nested def runs with its enclosing function, after module imports
+        return self.file.bound_unconditionally_before(torch_name.split(".")[0], func)
 
-
-def _off_by_default(call: cst.Call, func: cst.FunctionDef) -> bool:
-    """``R.train(flag)`` where ``flag`` is a parameter of ``func`` defaulting to False."""
-    if len(call.args) != 1 or not isinstance(call.args[0].value, cst.Name):
-        return False
-    flag = call.args[0].value.value
-    for param in [*func.params.params, *func.params.kwonly_params]:
-        if param.name.value == flag:
-            default = param.default
-            return isinstance(default, cst.Name) and default.value == "False"
-    return False
-
-
-def _is_backward(node: cst.CSTNode) -> bool:
-    return (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value == "backward"
-    )
-
-
-def _iter_functions(module: cst.Module) -> Iterator[cst.FunctionDef]:
-    for stmt in module.body:
-        if isinstance(stmt, cst.FunctionDef):
-            yield stmt
-        elif isinstance(stmt, cst.ClassDef):
-            for inner in stmt.body.body:
-                if isinstance(inner, cst.FunctionDef):
-                    yield inner
-
-
-def _scalar(expr: cst.BaseExpression, assigns: dict[str, list[cst.BaseExpression]], depth: int) -> bool:
-    """Conservatively: is ``expr`` a plain Python value (no tensor a caller could differentiate)?"""
-    if depth > 6:
-        return False
-    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+    def _returns_numbers(self, scope: ast.AST) -> bool:
+        """Every return hands back a plain Python value (or nothing): no tensor a caller could
+        differentiate loses its history."""
+        flow = self.file.flow(scope)
+        for ret, value in flow.returns:
+            if ret.value is None or is_constant(ret.value, None):
+                continue
+            if value.kind == NUMBER or (value.kind == SEQ and (value.elem is None or value.elem.kind == NUMBER)):
+                continue
+            return False
         return True
-    if isinstance(expr, cst.Name):
-        if expr.value in ("None", "True", "False"):
-            return True
-        values = assigns.get(expr.value)
-        return bool(values) and all(_scalar(v, assigns, depth + 1) for v in values)
-    if isinstance(expr, cst.Call):
-        func = expr.func
-        if isinstance(func, cst.Name) and func.value in _SCALAR_CALLS:
-            return True
-        return isinstance(func, cst.Attribute) and func.attr.value in _SCALAR_METHODS
-    if isinstance(expr, cst.BinaryOperation):
-        return _scalar(expr.left, assigns, depth + 1) and _scalar(expr.right, assigns, depth + 1)
-    if isinstance(expr, cst.UnaryOperation):
-        return _scalar(expr.expression, assigns, depth + 1)
-    if isinstance(expr, (cst.Tuple, cst.List)):
-        return all(_scalar(e.value, assigns, depth + 1) for e in expr.elements if isinstance(e, cst.Element))
-    if isinstance(expr, cst.Dict):
-        return all(isinstance(e, cst.DictElement) and _scalar(e.value, assigns, depth + 1) for e in expr.elements)
-    return False
+
+
+def _bound_param(call: ast.Call, helper: ast.AST, receiver: str, skip: int) -> str | None:
+    params = _params(helper)[skip:]
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return None
+        if isinstance(arg, ast.Name) and arg.id == receiver:
+            return params[index] if index < len(params) else None
+    for kw in call.keywords:
+        if isinstance(kw.value, ast.Name) and kw.value.id == receiver and kw.arg is not None:
+            return kw.arg if kw.arg in params else None
+    return None
+
+
+def _params(func: ast.AST) -> list[str]:
+    args = func.args  # type: ignore[attr-defined]
+    return [a.arg for a in [*args.posonlyargs, *args.args]]
+
+
+def _off_by_default(call: ast.Call, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """``R.train(flag)`` where ``flag`` is a parameter of ``func`` defaulting to False."""
+    if len(call.args) != 1 or not isinstance(call.args[0], ast.Name):
+        return False
+    flag = call.args[0].id
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    return is_constant(defaults.get(flag), False)
+
+
+def _is_backward(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward"
+
+
+def _runs_training(owner: FileAnalysis, call: ast.Call) -> bool:
+    """The call sits in a loop of a function (or script) that runs backward or an optimizer step."""
+    if not owner.enclosing_loops(call):
+        return False
+    scope = owner.enclosing_function(call) or owner.tree
+    return bool(owner.flow(scope).step_calls)
+
+
+def _top_statement(node: ast.AST, scope: ast.AST) -> ast.stmt | None:
+    """The statement of ``scope``'s own body that holds ``node``."""
+    child = node
+    for outer in ancestors(node):
+        if outer is scope:
+            return child if isinstance(child, ast.stmt) else None
+        child = outer
+    return None
+
+
+def _statement_chain(node: ast.AST) -> list[ast.stmt]:
+    """Statements holding ``node``, outermost first (within its function or module)."""
+    chain = []
+    for outer in [node, *ancestors(node)]:
+        if isinstance(outer, FunctionNode + (ast.ClassDef, ast.Lambda, ast.Module)) and outer is not node:
+            break
+        if isinstance(outer, ast.stmt):
+            chain.append(outer)
+    return list(reversed(chain))
+
+
+def _units(
+    file: FileAnalysis, exposed: list[tuple[ast.Call, bool]], start: ast.Call | None
+) -> list[tuple[list[tuple[ast.Call, bool]], tuple[list[ast.stmt], int, int] | None]]:
+    """The exposed forwards grouped into evaluation units, each with the statements to wrap.
+
+    The wrap is the innermost block holding every forward of the group (and the mode switch,
+    which keeps it at the level the evaluation starts on). A wrap that would also hold code that
+    needs gradients (a training loop around a validation loop) is split by statement, down to
+    blocks free of such code: one unit per evaluation loop.
+    """
+    chains = {id(call): _statement_chain(call) for call, _ in exposed}
+    start_chain = _statement_chain(start) if start is not None else None
+    return _split(file, exposed, chains, start_chain, 0)
+
+
+def _split(file, exposed, chains, start_chain, depth):  # type: ignore[no-untyped-def]
+    paths = [chains[id(call)] for call, _ in exposed]
+    if start_chain is not None:
+        paths = paths + [start_chain]
+    block = _common_block(paths, [chains[id(call)] for call, _ in exposed])
+    if block is None:
+        return [(exposed, None)]
+    statements, first, last = block
+    if not any(_needs_grad(file, stmt) for stmt in statements[first : last + 1]) or depth > 20:
+        return [(exposed, block)]
+    level = _level_of(statements, chains[id(exposed[0][0])])
+    groups: dict[int, list[tuple[ast.Call, bool]]] = {}
+    for call, helper in exposed:
+        stmt = chains[id(call)][level]
+        groups.setdefault(_index(statements, stmt), []).append((call, helper))
+    units = []
+    for index in sorted(groups):
+        stmt = statements[index]
+        group = groups[index]
+        if not _needs_grad(file, stmt):
+            units.append((group, (statements, index, index)))
+            continue
+        inner_start = start_chain if start_chain is not None and level < len(start_chain) and start_chain[level] is stmt else None
+        if all(len(chains[id(call)]) <= level + 1 for call, _ in group):
+            units.append((group, None))  # the forward itself sits in a statement that trains
+            continue
+        units.extend(_split(file, group, chains, inner_start, depth + 1))
+    return units
+
+
+def _level_of(statements: list[ast.stmt], chain: list[ast.stmt]) -> int:
+    for level, stmt in enumerate(chain):
+        if any(stmt is s for s in statements):
+            return level
+    return 0
 
 
 def _common_block(
-    exposed: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]],
-    start_path: tuple[cst.CSTNode, ...] | None,
-) -> tuple[cst.IndentedBlock | cst.Module | None, int, int]:
-    """The innermost statement block holding every exposed forward (and the eval() call), and
-    the range of its statements to wrap."""
-    paths = [p for _, p, _ in exposed]
-    if start_path is not None:
-        paths.append(start_path)
-    common = 0
+    paths: list[list[ast.stmt]], exposed_paths: list[list[ast.stmt]]
+) -> tuple[list[ast.stmt], int, int] | None:
+    """The innermost statement list holding every path's statement at the first level where the
+    paths part, and the range of its statements the exposed paths use."""
     shortest = min(len(p) for p in paths)
-    while common < shortest and all(p[common] is paths[0][common] for p in paths):
-        common += 1
-    # paths[0][:common] is shared; find the deepest shared block.
-    for depth in range(common - 1, -1, -1):
-        node = paths[0][depth]
-        if isinstance(node, (cst.IndentedBlock, cst.Module)):
-            body = list(node.body)
-            indices = []
-            for _, p, _ in exposed:
-                stmt = p[depth + 1] if depth + 1 < len(p) else None
-                index = -1 if stmt is None else _index(body, stmt)
-                if index < 0:
-                    return None, 0, 0
-                indices.append(index)
-            return node, min(indices), max(indices)
-    return None, 0, 0
+    level = 0
+    while level < shortest and all(p[level] is paths[0][level] for p in paths):
+        level += 1
+    if level >= shortest:
+        level = shortest - 1
+    located = FileAnalysis.block_of(paths[0][level])
+    if located is None:
+        return None
+    statements, _ = located
+    indices = []
+    for path in exposed_paths:
+        if level >= len(path):
+            return None
+        index = _index(statements, path[level])
+        if index < 0:
+            return None
+        indices.append(index)
+    return statements, min(indices), max(indices)
 
 
-def _index(body: list[cst.CSTNode], stmt: cst.CSTNode) -> int:
-    for i, s in enumerate(body):
-        if s is stmt:
-            return i
+def _index(statements: Sequence[ast.stmt], stmt: ast.stmt) -> int:
+    for index, item in enumerate(statements):
+        if item is stmt:
+            return index
     return -1
 
+
+def _needs_grad(file: FileAnalysis, stmt: ast.stmt) -> bool:
+    """The statement (with what it holds) calls something that needs autograd."""
+    for node in [stmt, *iter_scope(stmt)]:
+        if isinstance(node, ast.Call) and _call_kind(file, node) == "grad":
+            return True
+    return False
+
+
+assert LoopNode  # used by readers of this module: loops are what units are made of
 EvalWithoutNoGrad.VALID = [
     Valid(
         code="""
@@ -946,6 +1003,102 @@ EvalWithoutNoGrad.VALID = [
 ]
 
 EvalWithoutNoGrad.INVALID = [
+    Invalid(
+        code="""
+            import torch
+            import torch.nn as nn
+
+            net = nn.Linear(8, 2)
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            loss_fn = nn.CrossEntropyLoss()
+            batches = [(torch.randn(4, 8), torch.randint(0, 2, (4,))) for _ in range(3)]
+
+            for epoch in range(2):
+                net.train()
+                for x, y in batches:
+                    opt.zero_grad()
+                    loss = loss_fn(net(x), y)
+                    loss.backward()
+                    opt.step()
+                net.eval()
+                hits = 0
+                for x, y in batches:
+                    hits += (net(x).argmax(1) == y).sum().item()
+                print(epoch, hits)
+
+            for x, y in batches:
+                print((net(x).argmax(1) == y).float().mean().item())
+            """,
+        line=19,
+        count=2,
+        applicability="safe",
+        fixed="""
+            import torch
+            import torch.nn as nn
+
+            net = nn.Linear(8, 2)
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            loss_fn = nn.CrossEntropyLoss()
+            batches = [(torch.randn(4, 8), torch.randint(0, 2, (4,))) for _ in range(3)]
+
+            for epoch in range(2):
+                net.train()
+                for x, y in batches:
+                    opt.zero_grad()
+                    loss = loss_fn(net(x), y)
+                    loss.backward()
+                    opt.step()
+                net.eval()
+                hits = 0
+                with torch.no_grad():
+                    for x, y in batches:
+                        hits += (net(x).argmax(1) == y).sum().item()
+                print(epoch, hits)
+
+            with torch.no_grad():
+                for x, y in batches:
+                    print((net(x).argmax(1) == y).float().mean().item())
+            """,
+        why="#15: a script's epoch loop holds training and validation, and a test loop follows it: each "
+        "evaluation loop is its own finding and only it is wrapped, never the training",
+    ),
+    Invalid(
+        code="""
+            def score(net, batches):
+                net.eval()
+                hits = 0
+                for x, y in batches:
+                    hits += (net(x).argmax(1) == y).sum().item()
+                return hits
+
+
+            if __name__ == "__main__":
+                import torch
+
+                net = torch.nn.Linear(8, 2)
+                print(score(net, [(torch.randn(4, 8), torch.randint(0, 2, (4,)))]))
+            """,
+        line=5,
+        applicability="safe",
+        fixed="""
+            def score(net, batches):
+                net.eval()
+                hits = 0
+                with torch.no_grad():
+                    for x, y in batches:
+                        hits += (net(x).argmax(1) == y).sum().item()
+                return hits
+
+
+            if __name__ == "__main__":
+                import torch
+
+                net = torch.nn.Linear(8, 2)
+                print(score(net, [(torch.randn(4, 8), torch.randint(0, 2, (4,)))]))
+            """,
+        why="#15: torch is imported only under `if __name__ == '__main__':`, so a decorator would run "
+        "before it is bound; the loop is wrapped in the body, which runs after the import",
+    ),
     Invalid(
         code="""
             import torch
@@ -1592,5 +1745,189 @@ EvalWithoutNoGrad.INVALID = [
             """,
         applicability="unsafe",
         why="models in a dict: self.model[key].eval() covers self.model[\"generator\"](x) in a helper",
+    ),
+]
+
+# Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        code={
+            "evaluation.py": """
+                def evaluate(model, loader, criterion):
+                    model.eval()
+                    total = 0.0
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                    model.train()
+                    return total / len(loader)
+                """,
+            "train.py": """
+                import torch
+                from evaluation import evaluate
+
+
+                def fit(model, train_loader, val_loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        for x, y in train_loader:
+                            optimizer.zero_grad()
+                            criterion(model(x), y).backward()
+                            optimizer.step()
+                        print(epoch, evaluate(model, val_loader, criterion))
+                """,
+        },
+        path="evaluation.py",
+        line=5,
+        applicability="safe",
+        fixed="""
+            import torch
+
+            def evaluate(model, loader, criterion):
+                model.eval()
+                total = 0.0
+                with torch.no_grad():
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                model.train()
+                return total / len(loader)
+            """,
+        why="an evaluation helper in another module, called unguarded from the epoch loop of train.py",
+    ),
+    Invalid(
+        code={
+            "sampling.py": """
+                import torch
+
+
+                def sample_images(generator, epoch, device):
+                    noise = torch.randn(16, 64, device=device)
+                    images = generator(noise)
+                    torch.save(images, f"samples_{epoch}.pt")
+                """,
+            "train.py": """
+                import torch
+                from sampling import sample_images
+
+
+                def train(generator, critic, loader, opt_g, epochs, device):
+                    for epoch in range(epochs):
+                        for real in loader:
+                            opt_g.zero_grad()
+                            fake = generator(torch.randn(real.size(0), 64, device=device))
+                            (-critic(fake).mean()).backward()
+                            opt_g.step()
+                        sample_images(generator, epoch, device)
+                """,
+        },
+        path="sampling.py",
+        line=6,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            @torch.no_grad()
+            def sample_images(generator, epoch, device):
+                noise = torch.randn(16, 64, device=device)
+                images = generator(noise)
+                torch.save(images, f"samples_{epoch}.pt")
+            """,
+        why="a GAN sampling function with no .eval() at all, reached from the training loop of another file",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            class Scorer:
+                def __init__(self, model, device):
+                    self.model = model
+                    self.device = device
+
+                def run(self, loader):
+                    self.model = self.model.eval().to(self.device)
+                    scores = []
+                    for x in loader:
+                        scores.append(self.model(x.to(self.device)).argmax(1).tolist())
+                    return scores
+            """,
+        line=13,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            class Scorer:
+                def __init__(self, model, device):
+                    self.model = model
+                    self.device = device
+
+                def run(self, loader):
+                    self.model = self.model.eval().to(self.device)
+                    scores = []
+                    with torch.no_grad():
+                        for x in loader:
+                            scores.append(self.model(x.to(self.device)).argmax(1).tolist())
+                    return scores
+            """,
+        why="a chained mode switch: self.model = self.model.eval().to(device)",
+    ),
+]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        code={
+            "evaluation.py": """
+                def evaluate(model, loader, criterion):
+                    model.eval()
+                    total = 0.0
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                    model.train()
+                    return total / len(loader)
+                """,
+            "train.py": """
+                import torch
+                from evaluation import evaluate
+
+
+                def fit(model, train_loader, val_loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        for x, y in train_loader:
+                            optimizer.zero_grad()
+                            criterion(model(x), y).backward()
+                            optimizer.step()
+                        with torch.no_grad():
+                            print(epoch, evaluate(model, val_loader, criterion))
+                """,
+        },
+        why="the only caller, in another file, runs the evaluation helper under torch.no_grad()",
+    ),
+    Valid(
+        code={
+            "sampling.py": """
+                import torch
+
+
+                def sample_images(generator, epoch, device):
+                    noise = torch.randn(16, 64, device=device)
+                    images = generator(noise)
+                    torch.save(images, f"samples_{epoch}.pt")
+                """,
+            "train.py": """
+                import torch
+                from sampling import sample_images
+
+
+                def train(generator, critic, loader, opt_g, epochs, device):
+                    for epoch in range(epochs):
+                        for real in loader:
+                            opt_g.zero_grad()
+                            fake = generator(torch.randn(real.size(0), 64, device=device))
+                            (-critic(fake).mean()).backward()
+                            opt_g.step()
+                        with torch.no_grad():
+                            sample_images(generator, epoch, device)
+                """,
+        },
+        why="the sampling function is called under torch.no_grad() by the training loop",
     ),
 ]
