@@ -1,4 +1,4 @@
-"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify``, ``clean`` and ``server``.
+"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify``, ``estimate``, ``clean`` and ``server``.
 
 ``memlint train.py`` and ``memlint --fix train.py`` mean ``memlint check ...``; a first word that
 is neither a command nor an existing path is a usage error ("did you mean `verify`?").
@@ -41,6 +41,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "rule": Subcommand("explain a rule, or list them all", "memlint.cli", "add_rule_parser", "run_rule"),
     "verify": Subcommand("measure a script's peak memory before and after its fixes", "memlint.verify.cli",
                          "add_verify_parser", "run_verify"),
+    "estimate": Subcommand("simulate a training step's peak memory on fake tensors (no GPU needed)", "memlint.cli",
+                           "add_estimate_parser", "run_estimate"),
     "clean": Subcommand("remove memlint's cache folders", "memlint.clean", "add_clean_parser", "run_clean"),
     "server": Subcommand("run the language server (LSP over stdio) for editors", "memlint.server", "add_parser",
                          "main"),
@@ -112,6 +114,24 @@ def add_rule_parser(sub: Any) -> argparse.ArgumentParser:
     rule.add_argument("--all", action="store_true", help="list every rule")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
     return rule
+
+
+def add_estimate_parser(sub: Any) -> argparse.ArgumentParser:
+    from memlint.estimate.cli import add_arguments
+
+    return add_arguments(sub.add_parser(
+        "estimate", help=SUBCOMMANDS["estimate"].help,
+        description="Run SCRIPT under fake tensors (nothing allocated, nothing written) for --steps optimizer "
+        "steps and report the peak of live tensor memory, where it happens, a breakdown, what would lower it, "
+        "and with --gpu whether it fits and the largest batch size that does. Arguments after -- go to the script.",
+        epilog="exit status: 0 estimated (and fits --gpu); 1 does not fit --gpu; 2 no estimate",
+    ))
+
+
+def run_estimate(args: argparse.Namespace) -> int:
+    from memlint.estimate.cli import main as estimate_main
+
+    return estimate_main(args)
 
 
 def normalize_argv(argv: Sequence[str]) -> list[str]:

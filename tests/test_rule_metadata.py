@@ -108,3 +108,14 @@ def test_stale_catalog_falls_back_to_the_rule_classes(monkeypatch):
     finally:
         monkeypatch.undo()
         registry._stored_catalog.cache_clear()
+
+
+LOCAL_REFERENCES = re.compile(r"EVIDENCE\.md|/work/|/root/|/\.pyenv/")
+
+
+@pytest.mark.parametrize("document", sorted((REPO / "rules").glob("*.md")) + [REPO / "README.md"],
+                         ids=lambda p: p.name)
+def test_documents_cite_public_sources_only(document):
+    """A reader of the repository cannot open a file of the machine a document was written on."""
+    text = document.read_text(encoding="utf-8")
+    assert [line for line in text.splitlines() if LOCAL_REFERENCES.search(line)] == []

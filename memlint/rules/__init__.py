@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 
 CATALOG = Path(__file__).with_name("catalog.json")
 _PACKAGE = Path(__file__).resolve().parent.parent
-# Where rule metadata comes from: the rule modules, MEM900 (noqa.py) and the defaults of both rule bases.
-_METADATA_SOURCES = ("noqa.py", "rule.py", "legacy_rule.py", "rule_meta.py")
+# Where rule metadata comes from: the rule modules, MEM900 (noqa.py), the defaults of both rule bases and
+# the library sets rules may name (analysis/facts.py).
+_METADATA_SOURCES = ("noqa.py", "rule.py", "legacy_rule.py", "rule_meta.py", "analysis/facts.py")
 
 
 @lru_cache(maxsize=1)
