@@ -46,6 +46,9 @@ class RuleInfo:
         )
 
     def to_json(self) -> dict[str, Any]:
+        for o in self.options:
+            if o.type.__name__ not in _TYPES:  # from_json could not read it back
+                raise ValueError(f"{self.code} option {o.name}: type {o.type.__name__} is not one of {sorted(_TYPES)}")
         return {
             "code": self.code, "name": self.name, "summary": self.summary, "default_enabled": self.default_enabled,
             "fix_availability": self.fix_availability, "severity": self.severity,

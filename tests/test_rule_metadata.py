@@ -119,3 +119,12 @@ def test_documents_cite_public_sources_only(document):
     """A reader of the repository cannot open a file of the machine a document was written on."""
     text = document.read_text(encoding="utf-8")
     assert [line for line in text.splitlines() if LOCAL_REFERENCES.search(line)] == []
+
+
+def test_catalog_refuses_an_option_type_it_cannot_read_back():
+    from memlint.rule_meta import Option, RuleInfo
+
+    info = RuleInfo("MEM999", "x", "x", True, "none", "warning", frozenset({"torch"}),
+                    (Option("names", frozenset, frozenset(), "x"),), "")
+    with pytest.raises(ValueError, match="MEM999 option names: type frozenset"):
+        info.to_json()
