@@ -58,6 +58,8 @@ def run_paths(
             continue
         targets.append(item)
     cache = _open_cache(targets, mode, use_cache, cache_dir)
+    if cache is not None and cache.refusal:
+        result.notes.append(cache.refusal)
     for outcome in _check_all(targets, mode, with_edits, cache, jobs):
         _merge(result, outcome)
     result.files_checked = len(targets)
