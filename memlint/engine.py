@@ -6,7 +6,6 @@ never touch syntax trees.
 
 from __future__ import annotations
 
-import ast
 import difflib
 import re
 from collections import Counter
@@ -18,7 +17,9 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from memlint.context import TRACKED_LIBRARIES, FileContext, walk
 from memlint.noqa import parse_suppressions
+from memlint.parsing import ParseFailure, parse, target_of
 from memlint.rule import Report, Rule
+from memlint.source import line_opcodes, split_lines
 
 URL_BASE = "https://github.com/memlint/memlint/blob/main/rules/"
 MAX_FIX_PASSES = 10
@@ -27,16 +28,6 @@ MAX_FIX_PASSES = 10
 _LIBRARY_IMPORT = re.compile(
     r"^[ \t]*(?:import|from)[ \t]+(" + "|".join(sorted(TRACKED_LIBRARIES)) + r")\b", re.MULTILINE
 )
-
-
-class ParseFailure(Exception):
-    """The source is not Python that libcst can parse; carries a 1-based row and column."""
-
-    def __init__(self, message: str, row: int | None = None, column: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.row = row
-        self.column = column
 
 
 class FixFailure(Exception):
@@ -96,43 +87,6 @@ def rules_for_text(text: str, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
     return [rule for rule in rules if rule.libraries & present]
 
 
-def _python_syntax_error(text: str) -> SyntaxError | None:
-    """CPython's own verdict (its parser costs about a tenth of libcst's).
-
-    libcst's native parser can crash the process on nesting that CPython itself rejects, so
-    such input stops here. Other syntax errors are returned: libcst also accepts syntax newer
-    than this Python, and when it fails too, CPython's message and position are the clearer ones.
-    """
-    try:
-        ast.parse(text)
-    except SyntaxError as exc:
-        if "too many nested" in str(exc.msg) or "too complex" in str(exc.msg):
-            raise ParseFailure("too deeply nested to analyse", exc.lineno, exc.offset) from None
-        return exc
-    except (RecursionError, MemoryError):
-        raise ParseFailure("too deeply nested to analyse") from None
-    except ValueError as exc:  # e.g. null bytes
-        raise ParseFailure(str(exc)) from None
-    return None
-
-
-def parse(text: str) -> cst.Module:
-    # Always: no cheap heuristic catches every crashing shape (a 30,000-term sum split over
-    # short lines inside one pair of brackets crashed libcst where CPython refused it cleanly).
-    python_error = _python_syntax_error(text)
-    try:
-        return cst.parse_module(text)
-    except cst.ParserSyntaxError as exc:
-        if python_error is not None:
-            raise ParseFailure(python_error.msg, python_error.lineno, python_error.offset) from None
-        message = str(exc.message).strip().splitlines()[0] if exc.message else "syntax error"
-        raise ParseFailure(message, exc.raw_line, exc.raw_column + 1) from None
-    except RecursionError:
-        raise ParseFailure("too deeply nested to analyse") from None
-    except Exception as exc:  # libcst's native parser can raise others on odd input
-        raise ParseFailure(f"{type(exc).__name__}: {exc}".strip()) from None
-
-
 class _Dispatcher(cst.CSTVisitor):
     """Runs every rule's visit_/leave_ hooks in one traversal and keeps the ancestor stack."""
 
@@ -177,7 +131,7 @@ def analyze(
     active = rules_for_text(text, rules)
     if not active:
         return None
-    module = parse(text)
+    module = parse(text, target_of(options))
     ctx = FileContext(module, filename, text)
     settings = dict(options or {})
     instances = [rule(ctx, _rule_settings(rule, settings)) for rule in active]
@@ -393,12 +347,11 @@ def check_compiles(text: str, filename: str, codes: Sequence[str] = ()) -> None:
 
 
 def line_edits(old: str, new: str) -> tuple[Edit, ...]:
-    """Whole-line edits that turn ``old`` into ``new`` (1-based rows, column 1)."""
-    old_lines = old.splitlines(keepends=True)
-    new_lines = new.splitlines(keepends=True)
+    """Whole-line edits that turn ``old`` into ``new`` (1-based rows as Python counts them, column 1)."""
+    old_lines = split_lines(old)
+    new_lines = split_lines(new)
     edits = []
-    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in line_opcodes(old_lines, new_lines):
         if tag == "equal":
             continue
         edits.append(Edit("".join(new_lines[j1:j2]), i1 + 1, 1, i2 + 1, 1))
@@ -408,6 +361,6 @@ def line_edits(old: str, new: str) -> tuple[Edit, ...]:
 def unified_diff(old: str, new: str, filename: str) -> str:
     return "".join(
         difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=filename, tofile=filename
+            split_lines(old), split_lines(new), fromfile=filename, tofile=filename
         )
     )

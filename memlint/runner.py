@@ -203,6 +203,7 @@ def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, worke
 
 def _merge(result: RunResult, outcome: FileOutcome) -> None:
     result.findings.extend(outcome.findings)
+    result.notes.extend(outcome.notes)
     result.problems.extend(outcome.problems)
     if outcome.fixed:
         result.fixed[outcome.filename] = outcome.fixed
