@@ -14,25 +14,12 @@ import pytest
 
 from samples import EVAL_LOOP, EVAL_LOOP_COL, EVAL_LOOP_ROW
 
-RUNNABLE_EVAL = '''\
-import torch
-
-torch.manual_seed(0)
-model = torch.nn.Linear(3, 2)
-loader = [(torch.ones(4, 3), torch.zeros(4, dtype=torch.long)) for _ in range(2)]
-
-
-def evaluate(model, loader):
-    model.eval()
-    correct = 0
-    for x, y in loader:
-        out = model(x)
-        correct += (out.argmax(1) == y).sum().item()
-    return correct
-
-
-print("correct", evaluate(model, loader))
-'''
+RUNNABLE_EVAL = (
+    "import torch\n\ntorch.manual_seed(0)\nmodel = torch.nn.Linear(3, 2)\n"
+    "loader = [(torch.ones(4, 3), torch.zeros(4, dtype=torch.long)) for _ in range(2)]\n"
+    + EVAL_LOOP.split("\n", 1)[1]
+    + '\n\nprint("correct", evaluate(model, loader))\n'
+)
 
 
 def run_python(path):
