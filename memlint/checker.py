@@ -112,7 +112,7 @@ def size_problem(path: Path, settings: Settings) -> Problem | None:
 
 def needs_analysis(text: str, rules: Sequence[type[Rule]]) -> bool:
     """The engine's pre-filter: does the file import a library some enabled rule is about?"""
-    return bool(rules_for_text(text, rules))
+    return bool(rules_for_text(text.replace("\r", "\n"), rules))  # a lone CR ends a line too
 
 
 def prepared_for_engine(
