@@ -291,8 +291,7 @@ def _move_added_imports(module: _Module, texts: list[str]) -> list[str]:
         old = _split_lines(module.cells[position].masked)
         new = _split_lines(texts[position])
         kept: list[str] = []
-        matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, j1, j2 in line_opcodes(old, new):
             if tag not in ("insert", "replace"):
                 kept.extend(new[j1:j2])
                 continue
