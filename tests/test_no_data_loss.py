@@ -3,8 +3,9 @@
 Deletion sites outside memlint/verify/ (the verifier's temp folders are tested in test_verify.py):
 - cache.py: old cache namespaces (`Cache._drop_old_namespaces` -> `remove_namespace`), and the
   temporary file of an entry write that failed (`Cache.put`);
-- source.py: the temporary file of a failed atomic write, and stale `.memlint-tmp` files that a
-  killed `--fix` left behind (`remove_stale_temp_files`).
+- source.py: the temporary file of a failed atomic write (`atomic_write`), tested here, and stale
+  `.memlint-tmp` files that a killed `--fix` left behind (`remove_stale_temp_files`), tested next to
+  files that only look like them in test_runs.py::test_temp_files_of_a_killed_fix_are_removed_next_run_and_nothing_else.
 Each test snapshots a tree of someone else's files, runs memlint the way a user would, and
 compares every path and every byte afterwards.
 """
@@ -165,3 +166,26 @@ def test_failed_entry_write_removes_only_its_own_temp_file(tmp_path, monkeypatch
     cache.put(key, "digest", {"value": 1})
     assert not cache.enabled
     assert sorted(p.name for p in shard.iterdir()) == [".tmp-someone"]
+
+
+def test_failed_source_write_removes_only_its_own_temp_file(tmp_path, monkeypatch):
+    import errno
+
+    from memlint.source import SourceError, atomic_write, read_source
+
+    target = tmp_path / "train.py"
+    target.write_text(EVAL_LOOP)
+    # Another writer's temp file for the same target (a live process: this one), and a user's files.
+    (tmp_path / f".train.py.{os.getpid()}.abcdefgh.memlint-tmp").write_text("another write in progress")
+    (tmp_path / "train.py.bak").write_text("a backup")
+    before = snapshot(tmp_path)
+    source = read_source(target)
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(SourceError):
+        atomic_write(source, EVAL_LOOP.replace("model.eval()", "model.eval()  # changed"))
+    monkeypatch.undo()
+    assert snapshot(tmp_path) == before
