@@ -165,17 +165,22 @@ def test_torch_imported_under_main_still_imports_after_fix(tmp_path, runner):
     check_training_script(TORCH_IMPORTED_UNDER_MAIN, runner, tmp_path)
 
 
-def test_checks_catch_a_fix_that_touches_other_lines(tmp_path, monkeypatch):
-    """The harness itself: a fix that rewrites an untouched line must be caught."""
+def _broken_fixes(monkeypatch, old: str, new: str) -> None:
+    """Make every --fix of the harness also replace ``old`` with ``new``, as a broken fix would."""
     real = fuzz_fixes.check_file
 
-    def clobber(path, settings, mode, *args, **kwargs):
+    def broken(path, settings, mode, *args, **kwargs):
         outcome = real(path, settings, mode, *args, **kwargs)
         if mode.fix:
-            path.write_text(path.read_text().replace("untouched", "changed"))
+            path.write_text(path.read_text().replace(old, new))
         return outcome
 
-    monkeypatch.setattr(fuzz_fixes, "check_file", clobber)
+    monkeypatch.setattr(fuzz_fixes, "check_file", broken)
+
+
+def test_checks_catch_a_fix_that_touches_other_lines(tmp_path, monkeypatch):
+    """The harness itself: a fix that rewrites an untouched line must be caught."""
+    _broken_fixes(monkeypatch, "untouched", "changed")
     with pytest.raises(AssertionError):
         check_program(
             "import torch\n\nuntouched = 1\n\n\ndef f(model, xs):\n    model.eval()\n    for x in xs:\n"
@@ -186,15 +191,7 @@ def test_checks_catch_a_fix_that_touches_other_lines(tmp_path, monkeypatch):
 
 def test_checks_catch_a_fix_that_changes_results(tmp_path, runner, monkeypatch):
     """The harness itself: a safe fix that changes what a script computes must be caught."""
-    real = fuzz_fixes.check_file
-
-    def detune(path, settings, mode, *args, **kwargs):
-        outcome = real(path, settings, mode, *args, **kwargs)
-        if mode.fix:
-            path.write_text(path.read_text().replace("lr=0.01", "lr=0.5"))
-        return outcome
-
-    monkeypatch.setattr(fuzz_fixes, "check_file", detune)
+    _broken_fixes(monkeypatch, "lr=0.01", "lr=0.5")
     with pytest.raises(AssertionError, match="changed the output|second --fix"):
         check_training_script(training_script(random.Random(0), keras=False), runner, tmp_path)
 
