@@ -204,6 +204,14 @@ def test_json_rows_are_pythons_rows_after_form_feeds_and_separators(memlint, tmp
     assert path.read_text(encoding="utf-8") == "".join(lines)
 
 
+def test_noqa_rows_are_pythons_rows_after_a_form_feed(memlint, tmp_path):
+    text = EVAL_LOOP.replace("import torch\n", "import torch\n\x0c\n# \u2028 section\n", 1)
+    text = text.replace("out = model(x)", "out = model(x)  # noqa: MEM001")
+    (tmp_path / "quiet.py").write_text(text, encoding="utf-8")
+    result = memlint("check", "--no-cache", "quiet.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # ---------------------------------------------------------------------------- item 18: legacy code
 LEGACY = EVAL_LOOP + '''
 
