@@ -1,4 +1,4 @@
-"""The ``memlint`` command: ``check`` (the default), ``rule`` and ``verify``.
+"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify`` and ``server``.
 
 ``memlint train.py`` and ``memlint --fix train.py`` mean ``memlint check ...``.
 Exit codes: 0 clean, 1 findings, 2 usage, configuration or internal error.
@@ -16,7 +16,7 @@ from memlint import __version__
 from memlint.output import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-SUBCOMMANDS = ("check", "rule", "verify")
+SUBCOMMANDS = ("check", "rule", "verify", "server")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--all", action="store_true", help="list every rule")
     rule.add_argument("--output-format", choices=("text", "json"), default="text")
 
+    from memlint.server import add_parser as add_server_parser
+
+    add_server_parser(sub)
     try:
         from memlint.verify.cli import add_verify_parser
     except ImportError:  # pragma: no cover - the verifier ships with memlint
@@ -93,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from memlint.verify.cli import run_verify
 
             return run_verify(args)
+        if args.command == "server":
+            from memlint.server import main as run_server
+
+            return run_server(args)
         return run_check(args)
     except KeyboardInterrupt:
         sys.stderr.write("memlint: interrupted\n")

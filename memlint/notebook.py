@@ -218,6 +218,11 @@ def _cell_source(cell: Any, index: int) -> str:
     raise _BadCell(f"cell {index + 1}: source is {type(source).__name__}, not text")
 
 
+def _code_sources(cells: Sequence[Any]) -> list[str]:
+    """Every cell's source as text, by cell index ("" for cells that are not code)."""
+    return [_cell_source(cell, index) if cell.get("cell_type") == "code" else "" for index, cell in enumerate(cells)]
+
+
 def _dedent(source: str) -> tuple[str, frozenset[int], str]:
     """IPython's reading of a cell indented as a whole: the first non-blank line's indentation
     comes off every line that starts with it. Returns (indent, rows it came off, new source)."""
@@ -432,30 +437,33 @@ def _to_cell_finding(module: _Module, finding: Finding) -> Finding:
     return replace(finding, row=row, end_row=end_row, column=column, end_column=end_column, cell=cell.number, fix=fix)
 
 
-def _parse_problem(filename: str, module: _Module, exc: ParseFailure, settings: Settings) -> Problem:
-    """Blame the first cell that does not parse on its own, else the cell of the error's row."""
-    if exc.kind in ("libcst", "limit"):  # a property of the whole module, not a cell's syntax
-        if exc.row is not None and module.cells:
-            cell, row = module.locate(exc.row)
-            return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {exc.message}", row, exc.column)
-        return Problem(filename, f"cannot parse: {exc.message}")
-    target = target_of(settings.engine_options())
-    for cell in module.cells:
-        try:
-            parse(cell.masked, target)
-        except ParseFailure as own:
-            message, row, column = own.message, own.row, own.column
-            try:  # Python's own message and position are usually the clearer ones
-                compile(cell.masked, "<notebook cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-            except SyntaxError as error:
-                message, row, column = error.msg, error.lineno, error.offset
-            except (ValueError, RecursionError, MemoryError):
-                pass
-            return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {message}", row, column)
+def _blame_cell(
+    module: _Module, exc: ParseFailure, target: tuple[int, int] | None = None
+) -> tuple[_Cell | None, ParseFailure]:
+    """The first cell that does not parse on its own, else the cell of the error's row; with the
+    error's position within that cell. libcst's limits belong to the whole module: the row's cell."""
+    if exc.kind not in ("libcst", "limit"):
+        for cell in module.cells:
+            try:
+                parse(cell.masked, target)
+            except ParseFailure as own:
+                try:  # Python's own message and position are usually the clearer ones
+                    compile(cell.masked, "<notebook cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+                except SyntaxError as error:
+                    return cell, ParseFailure(error.msg, error.lineno, error.offset)
+                except (ValueError, RecursionError, MemoryError):
+                    pass
+                return cell, own
     if exc.row is not None and module.cells:
         cell, row = module.locate(exc.row)
-        return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {exc.message}", row, exc.column)
-    return Problem(filename, f"cannot parse: {exc.message}")
+        return cell, ParseFailure(exc.message, row, exc.column, exc.kind)
+    return None, exc
+
+
+def _parse_problem(filename: str, module: _Module, exc: ParseFailure, settings: Settings) -> Problem:
+    cell, failure = _blame_cell(module, exc, target_of(settings.engine_options()))
+    where = filename if cell is None else f"{filename}:cell {cell.number}"
+    return Problem(where, f"cannot parse: {failure.message}", failure.row, failure.column)
 
 
 def _trim_added_blank_lines(old: str, new: str) -> str:
@@ -578,8 +586,7 @@ def _fix(
         return
     if new_text == module.text:
         return
-    originals = [_cell_source(cell, index) if cell.get("cell_type") == "code" else "" for index, cell in
-                 enumerate(notebook.cells)]
+    originals = _code_sources(notebook.cells)
     try:
         changed = _fixed_sources(module, new_text, originals)
     except _CellsMoved as exc:
@@ -602,3 +609,39 @@ def _fix(
             notebook.cells[index].source = old_source
         return
     outcome.fixed = Counter(fixed)
+
+
+# ---------------------------------------------------------------------------- cells held in memory
+class JoinedCells:
+    """Notebook cells that live in an editor rather than in a file (``memlint server``).
+
+    ``cells`` are nbformat-shaped mappings (``cell_type``, ``source``) in notebook order, markdown
+    cells included, so cell numbers count every cell as ``memlint check`` does. The caller lints
+    ``text`` with ``accept_fix`` and maps what it gets back with the methods below.
+    """
+
+    def __init__(self, cells: Sequence[Any]) -> None:
+        try:
+            self._module = _join(cells)
+        except _BadCell as exc:
+            raise ValueError(str(exc)) from None
+        self._originals = _code_sources(cells)
+        self.text = self._module.text
+        self.accept_fix = _keeps_cells(self._module)
+
+    def to_cell(self, finding: Finding) -> Finding:
+        """A module finding with its cell number and rows within that cell (fix edits dropped)."""
+        return _to_cell_finding(self._module, replace(finding, fix=finding.fix and replace(finding.fix, edits=())))
+
+    def changed_cells(self, fixed_text: str) -> dict[int, str]:
+        """Cell index -> new source for a fixed module text; raises ValueError when a fix moved
+        code across cells."""
+        try:
+            return _fixed_sources(self._module, fixed_text, self._originals)
+        except _CellsMoved as exc:
+            raise ValueError(str(exc)) from None
+
+    def blame(self, exc: ParseFailure) -> tuple[int | None, ParseFailure]:
+        """Which cell (0-based index) a parse failure belongs to, with the position in that cell."""
+        cell, failure = _blame_cell(self._module, exc)
+        return (None if cell is None else cell.index), failure
