@@ -369,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[tuple[str, str]] = []
 
     def record(kind: str, program: str, check) -> None:
+        done = sum(outcomes.values())
+        if done and done % 250 == 0:  # a long run shows where it is, and a killed one what it found
+            print(f"... {done} programs, {time.perf_counter() - start:.0f} s: {dict(sorted(outcomes.items()))}",
+                  flush=True)
         with tempfile.TemporaryDirectory(prefix="memlint-fuzz-") as tmp:
             try:
                 result = check(Path(tmp))
