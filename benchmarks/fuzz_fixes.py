@@ -55,7 +55,8 @@ def samples() -> list[str]:
     found = []
     for rule in all_rules().values():
         for sample in (*rule.INVALID, *rule.VALID):
-            found.append(textwrap.dedent(sample.code).lstrip("\n"))
+            codes = sample.code.values() if isinstance(sample.code, dict) else [sample.code]
+            found.extend(textwrap.dedent(code).lstrip("\n") for code in codes)
     return found
 
 

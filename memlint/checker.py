@@ -67,7 +67,10 @@ class FileOutcome:
     digest: str | None = None  # of the exact bytes that were analysed (what a cache entry is valid for)
 
 
-def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False) -> FileOutcome:
+def check_file(
+    path: Path, settings: Settings, mode: FixMode = FixMode(), with_edits: bool = False, project: Any = None
+) -> FileOutcome:
+    """``project``: the ``memlint.analysis.project.Project`` the file belongs to (cross-file facts)."""
     filename = str(path)
     outcome = FileOutcome(filename)
     rules = settings.rules_for(path)
@@ -87,8 +90,13 @@ def check_file(path: Path, settings: Settings, mode: FixMode = FixMode(), with_e
         outcome.problems.append(Problem(filename, str(exc)))
         return outcome
     outcome.digest = content_hash(source.raw)
+    view = None
+    if project is not None:
+        from memlint.analysis.project import ProjectView
+
+        view = ProjectView(project)
     try:
-        _check_source(source, filename, rules, settings, mode, with_edits, outcome)
+        _check_source(source, filename, rules, settings, mode, with_edits, outcome, view)
     except ParseFailure as exc:
         outcome.problems.append(Problem(filename, f"cannot parse: {exc.message}", exc.row, exc.column))
     except RecursionError:
@@ -110,9 +118,10 @@ def size_problem(path: Path, settings: Settings) -> Problem | None:
     )
 
 
-def needs_analysis(text: str, rules: Sequence[type[Rule]]) -> bool:
-    """The engine's pre-filter: does the file import a library some enabled rule is about?"""
-    return bool(rules_for_text(text.replace("\r", "\n"), rules))  # a lone CR ends a line too
+def needs_analysis(text: str, rules: Sequence[type[Rule]], also: frozenset[str] = frozenset()) -> bool:
+    """The engine's pre-filter: does the file (or, ``also``, its callers in the project) import a
+    library some enabled rule is about?"""
+    return bool(rules_for_text(text.replace("\r", "\n"), rules, also))  # a lone CR ends a line too
 
 
 def prepared_for_engine(
@@ -155,12 +164,13 @@ def _check_source(
     mode: FixMode,
     with_edits: bool,
     outcome: FileOutcome,
+    view: Any = None,
 ) -> None:
     text = source.text
     options = settings.engine_options()
     if mode.fixing:
         prepared, (new_text, fixed, remaining) = prepared_for_engine(
-            text, settings, _fix, filename, rules, options, mode, with_edits, settings, outcome
+            text, settings, _fix, filename, rules, options, mode, with_edits, settings, outcome, view
         )
         if new_text != text:
             if mode.diff:
@@ -180,7 +190,7 @@ def _check_source(
         if remaining is not None:
             _finish(outcome, prepared, remaining, filename)
             return
-    prepared, findings = prepared_for_engine(text, settings, _lint, filename, rules, options, with_edits)
+    prepared, findings = prepared_for_engine(text, settings, _lint, filename, rules, options, with_edits, view)
     _finish(outcome, prepared, findings, filename)
 
 
@@ -191,9 +201,26 @@ def _finish(outcome: FileOutcome, prepared: Prepared, findings: list[Finding], f
 
 
 def _lint(
-    prepared: Prepared, filename: str, rules: Sequence[type[Rule]], options: Mapping[str, Any], with_edits: bool
+    prepared: Prepared,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Any],
+    with_edits: bool,
+    view: Any = None,
 ) -> list[Finding]:
-    return lint_text(prepared.text, filename, rules, options, with_edits=with_edits and prepared.fixable)
+    notes: list[str] = []
+    findings = lint_text(
+        prepared.text, filename, rules, options, with_edits=with_edits and prepared.fixable, project=view, notes=notes
+    )
+    _engine_notes(prepared, notes)
+    return findings
+
+
+def _engine_notes(prepared: Prepared, notes: list[str]) -> None:
+    """What the engine said about the file (no fixes for Python < 3.7 code) joins the preparation's note."""
+    for note in notes:
+        if note != prepared.note:
+            prepared.note = f"{prepared.note}; {note}" if prepared.note else note
 
 
 def _fix(
@@ -205,17 +232,20 @@ def _fix(
     with_edits: bool,
     settings: Settings,
     outcome: FileOutcome,
+    view: Any = None,
 ) -> tuple[str, Counter, list[Finding] | None]:
     """(the file's new text, the codes fixed, the findings on the engine's final text or None)."""
     if not prepared.fixable:
-        return prepared.original, Counter(), _lint(prepared, filename, rules, options, with_edits)
+        return prepared.original, Counter(), _lint(prepared, filename, rules, options, with_edits, view)
+    notes: list[str] = []
     try:
         engine_text, fixed, remaining = fix_and_lint(
-            prepared.text, filename, rules, options, unsafe=mode.unsafe, with_edits=with_edits
+            prepared.text, filename, rules, options, unsafe=mode.unsafe, with_edits=with_edits, project=view, notes=notes
         )
     except FixFailure as exc:
         outcome.problems.append(Problem(filename, str(exc)))
         return prepared.original, Counter(), None
+    _engine_notes(prepared, notes)
     if engine_text == prepared.text:
         return prepared.original, Counter(), remaining
     try:
@@ -224,7 +254,7 @@ def _fix(
     except NotRestorable as exc:
         prepared.fixable = False  # the findings below are then offered without fixes
         prepared.note = f"fixes not applied: {exc}"
-        return prepared.original, Counter(), _lint(prepared, filename, rules, options, with_edits)
+        return prepared.original, Counter(), _lint(prepared, filename, rules, options, with_edits, view)
     except FixFailure as exc:
         outcome.problems.append(Problem(filename, str(exc)))
         return prepared.original, Counter(), None

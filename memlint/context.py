@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
-from memlint.rule import Report
+from memlint.legacy_rule import Report
 
 # Top-level packages that memlint's rules care about.
 TRACKED_LIBRARIES = frozenset(

@@ -1,37 +1,65 @@
-"""The one engine: parse once, run every enabled rule in one pass, resolve positions, apply fixes.
+"""The one engine: parse once, run every enabled rule in one pass over the shared analysis,
+resolve positions, apply fixes.
 
-Front ends (CLI, flake8 plugin, notebooks, verifier) call ``lint_text`` / ``fix_text`` and
-never touch syntax trees.
+Front ends (CLI, flake8 plugin, notebooks, verifier, language server) call ``lint_text`` /
+``fix_text`` and never touch syntax trees. Linting reads CPython's ``ast``; libcst is imported
+only to write a fix (``memlint/fixes.py``).
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
-
-from memlint.context import TRACKED_LIBRARIES, FileContext, walk
+from memlint import fix_safety
+from memlint.analysis.facts import TRACKED_LIBRARIES
+from memlint.analysis.file import FileAnalysis
+from memlint.analysis.syntax import (
+    LEGACY_ASYNC_STANDIN,
+    ParseFailure,
+    SourceLines,
+    legacy_async_text,
+    link_parents,
+    parse_python,
+    walk_tree,
+)
+from memlint.fixes import FixFailure, FixWriter, fix_span
 from memlint.noqa import parse_suppressions
-from memlint.parsing import ParseFailure, parse, target_of
-from memlint.rule import Report, Rule
+from memlint.rule import Rule
 from memlint.source import line_opcodes, split_lines
+
+if TYPE_CHECKING:
+    from memlint.analysis.project import ProjectView
+
+__all__ = [
+    "Analysis",
+    "Edit",
+    "Finding",
+    "FixFailure",
+    "FixInfo",
+    "ParseFailure",
+    "analyze",
+    "fix_and_lint",
+    "fix_text",
+    "lint_text",
+    "parse",
+]
 
 URL_BASE = "https://github.com/memlint/memlint/blob/main/rules/"
 MAX_FIX_PASSES = 10
+LEGACY_NOTE = (
+    "uses `async` or `await` as a name (valid before Python 3.7): reported without fixes; the file needs "
+    "porting (`non_blocking=True` replaced `async=True` in `.cuda()` and `.to()`)"
+)
 
 # The text pre-filter: a file that mentions none of these cannot import a tracked library.
 _LIBRARY_IMPORT = re.compile(
     r"^[ \t]*(?:import|from)[ \t]+(" + "|".join(sorted(TRACKED_LIBRARIES)) + r")\b", re.MULTILINE
 )
-
-
-class FixFailure(Exception):
-    """Applying fixes produced code that does not parse or compile; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -69,56 +97,110 @@ class Finding:
 
 
 @dataclass
+class _Item:
+    """A report with its position: from a rule on the shared analysis, or from a legacy rule."""
+
+    rule: type
+    message: str
+    span: tuple[int, int, int, int]
+    fix: Any
+    legacy: bool = False
+    report: Any = None
+
+
+@dataclass
 class Analysis:
-    module: cst.Module
-    reports: list[Report]
-    positions: Mapping[cst.CSTNode, Any] = field(default_factory=dict)
+    text: str
+    lines: SourceLines
+    items: list[_Item] = field(default_factory=list)
+    file: FileAnalysis | None = None
+    legacy_module: Any = None
+    fixes_allowed: bool = True
+    note: str | None = None
 
 
 def libraries_mentioned(text: str) -> frozenset[str]:
     return frozenset(_LIBRARY_IMPORT.findall(text))
 
 
-def rules_for_text(text: str, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
-    """The text pre-filter: rules whose libraries the file imports somewhere."""
-    present = libraries_mentioned(text)
+def rules_for_text(
+    text: str, rules: Sequence[type[Rule]], also: frozenset[str] = frozenset()
+) -> list[type[Rule]]:
+    """The text pre-filter: rules whose libraries the file imports somewhere (or, ``also``, its
+    callers in the project do)."""
+    present = libraries_mentioned(text) | also
     if not present:
         return []
     return [rule for rule in rules if rule.libraries & present]
 
 
-class _Dispatcher(cst.CSTVisitor):
-    """Runs every rule's visit_/leave_ hooks in one traversal and keeps the ancestor stack."""
+def parse(text: str, filename: str = "<unknown>") -> ast.Module:
+    """CPython's parse of ``text``; raises ParseFailure."""
+    return parse_python(text, filename)
 
-    def __init__(self, ctx: FileContext, rules: Iterable[Rule]) -> None:
-        super().__init__()
-        self.ctx = ctx
-        self.on_visit_table: dict[str, list[Callable[[cst.CSTNode], Any]]] = {}
-        self.on_leave_table: dict[str, list[Callable[[cst.CSTNode], Any]]] = {}
+
+def _parse_for_analysis(
+    text: str, filename: str, options: Mapping[str, Any] | None = None
+) -> tuple[ast.Module, str, bool]:
+    """The tree to analyse, the text it was parsed from, and whether fixes may be written.
+
+    CPython decides, in the grammar of the target version (``target-version``; default: the
+    running Python). A file written for Python < 3.7 (``x.cuda(async=True)``) is read with
+    ``async`` renamed: its findings are reported, and no fix is offered.
+    """
+    from memlint.parsing import RUNNING, explain_refusal, target_of
+
+    target = target_of(options)
+    try:
+        tree = parse_python(text, filename)
+    except ParseFailure as failure:
+        legacy = legacy_async_text(text)
+        if legacy is not None:
+            try:
+                return parse_python(legacy, filename), legacy, False
+            except ParseFailure:
+                pass
+        raise explain_refusal(text, failure, target) from None
+    if target < RUNNING:
+        refused = explain_refusal(text, None, target)
+        if refused is not None:
+            raise refused
+    return tree, text, True
+
+
+class _Dispatcher:
+    """Calls every rule's visit_/leave_ hooks during one walk of the tree."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.visit: dict[str, list[Callable[[ast.AST], Any]]] = {}
+        self.leave: dict[str, list[Callable[[ast.AST], Any]]] = {}
         for rule in rules:
             for method in type(rule).hooks():
                 kind, _, node_type = method.partition("_")
-                table = self.on_visit_table if kind == "visit" else self.on_leave_table
+                table = self.visit if kind == "visit" else self.leave
                 table.setdefault(node_type, []).append(getattr(rule, method))
+        self.leave_types = frozenset(getattr(ast, name) for name in self.leave if hasattr(ast, name))
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        ctx = self.ctx
-        ctx.stack.append(node)
-        name = type(node).__name__
-        if (name == "Import" or name == "ImportFrom") and len(ctx.stack) > 3:
-            ctx.add_local_import(node)  # type: ignore[arg-type]
-        handlers = self.on_visit_table.get(name)
+    def on_visit(self, node: ast.AST) -> None:
+        handlers = self.visit.get(type(node).__name__)
         if handlers:
             for handler in handlers:
                 handler(node)
-        return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        handlers = self.on_leave_table.get(type(original_node).__name__)
-        if handlers:
-            for handler in handlers:
-                handler(original_node)
-        self.ctx.stack.pop()
+    def on_leave(self, node: ast.AST) -> None:
+        for handler in self.leave.get(type(node).__name__, ()):
+            handler(node)
+
+    def run(self, tree: ast.Module) -> None:
+        if self.leave:
+            walk_tree(tree, self.on_visit, self.on_leave, self.leave_types)
+            return
+        visit = self.visit
+        for node in link_parents(tree):
+            handlers = visit.get(type(node).__name__)
+            if handlers:
+                for handler in handlers:
+                    handler(node)
 
 
 def analyze(
@@ -126,44 +208,127 @@ def analyze(
     filename: str,
     rules: Sequence[type[Rule]],
     options: Mapping[str, Any] | None = None,
+    project: "ProjectView | None" = None,
 ) -> Analysis | None:
     """Parse and run the rules. Returns None when the pre-filter skips the file."""
-    active = rules_for_text(text, rules)
+    active = rules_for_text(text, rules, project.caller_libraries(filename) if project is not None else frozenset())
     if not active:
         return None
-    module = parse(text, target_of(options))
-    ctx = FileContext(module, filename, text)
+    tree, analysed_text, fixes_allowed = _parse_for_analysis(text, filename, options)
     settings = dict(options or {})
-    instances = [rule(ctx, _rule_settings(rule, settings)) for rule in active]
+    analysis = Analysis(text, SourceLines(text), fixes_allowed=fixes_allowed)
+    if not fixes_allowed:
+        analysis.note = LEGACY_NOTE
+    current = [rule for rule in active if not rule.legacy]
+    legacy = [rule for rule in active if rule.legacy]
+    if current:
+        module_name = project.module_name(filename) if project is not None else None
+        file = FileAnalysis(tree, filename, analysed_text, module_name, project)
+        file.reports = []  # type: ignore[attr-defined]
+        instances = [rule(file, _rule_settings(rule, settings)) for rule in current]
+        try:
+            _Dispatcher(instances).run(tree)
+            for instance in instances:
+                instance.finish()
+        except RecursionError:
+            raise ParseFailure("too deeply nested to analyse") from None
+        analysis.file = file
+        for report in file.reports:  # type: ignore[attr-defined]
+            fix = report.fix if fixes_allowed else None
+            if fix is not None and report.rule.fix_kinds.get(fix.message) != fix.applicability:
+                fix = None  # not what the rule's document promises: never offered
+            analysis.items.append(_Item(report.rule, report.message, analysis.lines.span(report.node), fix, report=report))
+    if legacy and fixes_allowed:
+        _legacy_pass(analysis, text, filename, legacy, settings)
+    return analysis
+
+
+def _legacy_pass(analysis: Analysis, text: str, filename: str, rules: Sequence[type], settings: dict) -> None:
+    """memlint 0.1's libcst pass, for rules not yet moved to the shared analysis."""
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from memlint.context import FileContext, walk
+
     try:
-        walk(module, _Dispatcher(ctx, instances))
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        # Python reads the file; the checker retries with an equivalent text (memlint/parsing.py)
+        detail = str(exc.message).strip().splitlines()[0] if exc.message else "syntax error"
+        raise ParseFailure(
+            f"Python accepts this file but libcst, memlint's parser, cannot read it: {detail}",
+            exc.raw_line,
+            exc.raw_column + 1,
+            "libcst",
+        ) from None
+    except Exception as exc:
+        raise ParseFailure(
+            f"Python accepts this file but libcst, memlint's parser, cannot read it ({type(exc).__name__})",
+            kind="libcst",
+        ) from None
+    ctx = FileContext(module, filename, text)
+    instances = [rule(ctx, _rule_settings(rule, settings)) for rule in rules]
+    try:
+        walk(module, _LegacyDispatcher(ctx, instances))
     except RecursionError:
         raise ParseFailure("too deeply nested to analyse") from None
-    analysis = Analysis(module, ctx.reports)
-    if ctx.reports:
-        analysis.positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    return analysis
+    if not ctx.reports:
+        return
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    analysis.legacy_module = module
+    for report in ctx.reports:
+        pos = positions[report.node]
+        span = (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
+        analysis.items.append(_Item(report.rule, report.message, span, report.fix, legacy=True, report=report))
+    analysis.__dict__["legacy_positions"] = positions
+
+
+def _legacy_dispatcher_class():  # type: ignore[no-untyped-def]
+    import libcst as cst
+
+    class LegacyDispatcher(cst.CSTVisitor):
+        def __init__(self, ctx, rules) -> None:  # type: ignore[no-untyped-def]
+            super().__init__()
+            self.ctx = ctx
+            self.on_visit_table: dict[str, list] = {}
+            self.on_leave_table: dict[str, list] = {}
+            for rule in rules:
+                for method in type(rule).hooks():
+                    kind, _, node_type = method.partition("_")
+                    table = self.on_visit_table if kind == "visit" else self.on_leave_table
+                    table.setdefault(node_type, []).append(getattr(rule, method))
+
+        def on_visit(self, node) -> bool:  # type: ignore[no-untyped-def]
+            ctx = self.ctx
+            ctx.stack.append(node)
+            name = type(node).__name__
+            if (name == "Import" or name == "ImportFrom") and len(ctx.stack) > 3:
+                ctx.add_local_import(node)
+            for handler in self.on_visit_table.get(name, ()):
+                handler(node)
+            return True
+
+        def on_leave(self, original_node) -> None:  # type: ignore[no-untyped-def]
+            for handler in self.on_leave_table.get(type(original_node).__name__, ()):
+                handler(original_node)
+            self.ctx.stack.pop()
+
+    return LegacyDispatcher
+
+
+def _LegacyDispatcher(ctx, rules):  # type: ignore[no-untyped-def]
+    return _legacy_dispatcher_class()(ctx, rules)
 
 
 def _rule_settings(rule: type[Rule], settings: Mapping[str, Any]) -> dict[str, Any]:
     return {opt.name: settings.get(opt.name, opt.default) for opt in rule.options}
 
 
-def _span(positions: Mapping[cst.CSTNode, Any], node: cst.CSTNode) -> tuple[int, int, int, int]:
-    pos = positions[node]
-    return pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1
-
-
-def _unsuppressed(analysis: Analysis, text: str) -> list[Report]:
-    if not analysis.reports:
+def _unsuppressed(analysis: Analysis, text: str) -> list[_Item]:
+    if not analysis.items:
         return []
     suppressions = parse_suppressions(text)
-    kept = []
-    for report in analysis.reports:
-        row = analysis.positions[report.node].start.line
-        if not suppressions.suppressed(report.rule.code, row):
-            kept.append(report)
-    return kept
+    return [item for item in analysis.items if not suppressions.suppressed(item.rule.code, item.span[0])]
 
 
 def lint_text(
@@ -174,97 +339,142 @@ def lint_text(
     with_edits: bool = False,
     apply_noqa: bool = True,
     accept_fix: Callable[[str], bool] | None = None,
+    project: "ProjectView | None" = None,
+    notes: list[str] | None = None,
 ) -> list[Finding]:
     """Findings for one source text, noqa applied, sorted. Raises ParseFailure.
+
+    ``notes``, when given, receives what the user should hear about the file besides findings
+    (a file written for Python < 3.7 is checked without fixes).
 
     ``apply_noqa=False`` leaves suppression to the caller (flake8 handles ``# noqa`` itself).
     ``accept_fix`` sees the text one fix alone would produce; a fix it refuses is not offered
     (notebooks refuse fixes that would move code across cells).
     """
     text = text[1:] if text.startswith("\ufeff") else text
-    analysis = analyze(text, filename, rules, options)
+    analysis = analyze(text, filename, rules, options, project)
     if analysis is None:
         return []
-    return _findings(analysis, text, filename, with_edits, apply_noqa, accept_fix)
+    if notes is not None and analysis.note:
+        notes.append(analysis.note)
+    return _findings(analysis, filename, with_edits, apply_noqa, accept_fix)
 
 
 def _findings(
     analysis: Analysis,
-    text: str,
     filename: str,
     with_edits: bool = False,
     apply_noqa: bool = True,
     accept_fix: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
+    text = analysis.text
     findings = []
     seen: set[tuple[str, int, int]] = set()
-    reports = _unsuppressed(analysis, text) if apply_noqa else analysis.reports
-    for report in reports:
-        row, col, end_row, end_col = _span(analysis.positions, report.node)
-        if (report.rule.code, row, col) in seen:
+    items = _unsuppressed(analysis, text) if apply_noqa else analysis.items
+    writer: FixWriter | None = None
+    for item in items:
+        row, col, end_row, end_col = item.span
+        if (item.rule.code, row, col) in seen:
             continue
-        seen.add((report.rule.code, row, col))
+        seen.add((item.rule.code, row, col))
         fix_info = None
-        if report.fix is not None:
-            fixed = _apply([report], analysis.module).code if accept_fix is not None or with_edits else ""
-            if accept_fix is None or accept_fix(fixed):
+        if item.fix is not None:
+            fixed = ""
+            if accept_fix is not None or with_edits:
+                try:
+                    if item.legacy:
+                        fixed = _legacy_apply([item], analysis.legacy_module)
+                    else:
+                        writer = writer or FixWriter(text)
+                        fixed = writer.apply([item.fix])
+                except FixFailure:
+                    fixed = None  # type: ignore[assignment]
+            if fixed is not None and (accept_fix is None or accept_fix(fixed)):
                 edits = line_edits(text, fixed) if with_edits else ()
-                fix_info = FixInfo(report.fix.applicability, report.fix.message, edits)
-        findings.append(
-            Finding(report.rule.code, report.rule.name, report.message, filename, row, col, end_row, end_col, fix_info)
-        )
+                fix_info = FixInfo(item.fix.applicability, item.fix.message, edits)
+        findings.append(Finding(item.rule.code, item.rule.name, item.message, filename, row, col, end_row, end_col, fix_info))
     findings.sort(key=lambda f: f.sort_key)
     return findings
 
 
-class _Replacer(cst.CSTTransformer):
-    def __init__(self, replacements: Mapping[cst.CSTNode, Any]) -> None:
-        super().__init__()
-        self.replacements = replacements
+def _legacy_apply(items: Sequence[_Item], module: Any) -> str:
+    import libcst as cst
 
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
-        return self.replacements.get(original_node, updated_node)
-
-
-def _apply(reports: Sequence[Report], module: cst.Module) -> cst.Module:
-    replacements: dict[cst.CSTNode, Any] = {}
+    replacements: dict[Any, Any] = {}
     imports: set[str] = set()
-    for report in reports:
-        assert report.fix is not None
-        replacements.update(report.fix.replacements)
-        imports.update(report.fix.imports)
-    new_module = module.visit(_Replacer(replacements)) if replacements else module
+    for item in items:
+        replacements.update(item.fix.replacements)
+        imports.update(item.fix.imports)
+
+    class Replacer(cst.CSTTransformer):
+        def on_leave(self, original_node: Any, updated_node: Any) -> Any:
+            return replacements.get(original_node, updated_node)
+
+    new_module = module.visit(Replacer()) if replacements else module
     if imports:
-        from libcst.codemod import CodemodContext  # imported here: it costs 0.3 s at start-up
+        from libcst.codemod import CodemodContext
         from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 
         new_module = AddImportsVisitor(
             CodemodContext(), [ImportItem(name) for name in sorted(imports)]
         ).transform_module(new_module)
-    return new_module
+    return new_module.code
 
 
-def _choose_fixes(analysis: Analysis, reports: Sequence[Report], unsafe: bool) -> list[Report]:
-    """Fixes that can be applied together: applicable and touching disjoint spans."""
-    chosen: list[Report] = []
+def _fix_key(item: _Item, analysis: Analysis) -> tuple[str, str, str]:
+    """Identifies a finding's fix across passes (positions move as other fixes land)."""
+    return (item.rule.code, item.message, analysis.lines.line(item.span[0]).strip())
+
+
+def _spans(item: _Item, analysis: Analysis) -> list[tuple[tuple[int, int], tuple[int, int]]] | None:
+    if not item.legacy:
+        return fix_span(item.fix, analysis.lines)
+    positions = analysis.__dict__.get("legacy_positions", {})
+    spans = []
+    for node in item.fix.replacements:
+        pos = positions.get(node)
+        if pos is None:
+            return None
+        spans.append(((pos.start.line, pos.start.column), (pos.end.line, pos.end.column)))
+    return spans
+
+
+def _choose_fixes(analysis: Analysis, items: Sequence[_Item], unsafe: bool, refused: set) -> list[_Item]:
+    """Fixes that can be applied together: applicable, of one kind, and touching disjoint spans."""
+    chosen: list[_Item] = []
     taken: list[tuple[tuple[int, int], tuple[int, int]]] = []
-    ordered = sorted(reports, key=lambda r: _span(analysis.positions, r.node))
-    for report in ordered:
-        fix = report.fix
-        if fix is None or (fix.applicability == "unsafe" and not unsafe):
+    candidates = [
+        item
+        for item in items
+        if item.fix is not None
+        and (item.fix.applicability == "safe" or unsafe)
+        and _fix_key(item, analysis) not in refused
+    ]
+    if any(not item.legacy for item in candidates):
+        candidates = [item for item in candidates if not item.legacy]
+    for item in sorted(candidates, key=lambda i: i.span):
+        spans = _spans(item, analysis)
+        if spans is None:
             continue
-        spans = []
-        for node in fix.replacements:
-            pos = analysis.positions.get(node)
-            if pos is None:
-                break
-            spans.append(((pos.start.line, pos.start.column), (pos.end.line, pos.end.column)))
-        else:
-            if any(s[0] < t[1] and t[0] < s[1] for s in spans for t in taken):
-                continue
-            chosen.append(report)
-            taken.extend(spans)
+        if any(s[0] < t[1] and t[0] < s[1] for s in spans for t in taken):
+            continue
+        chosen.append(item)
+        taken.extend(spans)
     return chosen
+
+
+def _write(analysis: Analysis, chosen: Sequence[_Item]) -> str:
+    if chosen[0].legacy:
+        return _legacy_apply(chosen, analysis.legacy_module)
+    return FixWriter(analysis.text).apply([item.fix for item in chosen])
+
+
+def _uses(items: Sequence[_Item]) -> set[str]:
+    names: set[str] = set()
+    for item in items:
+        names.update(getattr(item.fix, "uses", ()) or ())
+        names.update(module.split(".")[0] for module in getattr(item.fix, "imports", ()) or ())
+    return names
 
 
 def fix_text(
@@ -274,6 +484,7 @@ def fix_text(
     options: Mapping[str, Any] | None = None,
     unsafe: bool = False,
     accept_fix: Callable[[str], bool] | None = None,
+    project: "ProjectView | None" = None,
 ) -> tuple[str, Counter[str]]:
     """Apply fixes until none is left; returns the new text and the codes fixed.
 
@@ -281,7 +492,7 @@ def fix_text(
 
     Raises FixFailure (and returns nothing) if a fix would leave code that does not compile.
     """
-    new_text, applied, _ = _fix_passes(text, filename, rules, options, unsafe, accept_fix)
+    new_text, applied, _ = _fix_passes(text, filename, rules, options, unsafe, accept_fix, project)
     return new_text, applied
 
 
@@ -292,18 +503,62 @@ def fix_and_lint(
     options: Mapping[str, Any] | None = None,
     unsafe: bool = False,
     with_edits: bool = False,
+    project: "ProjectView | None" = None,
+    notes: list[str] | None = None,
 ) -> tuple[str, Counter[str], list[Finding]]:
     """``fix_text``, plus what ``lint_text`` would report on the fixed text.
 
     The fix loop's last pass has already analysed the final text (it found nothing more to
     apply), so the findings come from that analysis instead of a second parse and rule pass.
     """
-    new_text, applied, last = _fix_passes(text, filename, rules, options, unsafe, None)
+    new_text, applied, last = _fix_passes(text, filename, rules, options, unsafe, None, project)
     if last is None:
-        return new_text, applied, lint_text(new_text, filename, rules, options, with_edits=with_edits)
-    analysis, analysed_text = last
-    findings = [] if analysis is None else _findings(analysis, analysed_text, filename, with_edits)
+        findings = lint_text(new_text, filename, rules, options, with_edits=with_edits, project=project, notes=notes)
+        return new_text, applied, findings
+    if notes is not None and last.note:
+        notes.append(last.note)
+    findings = _findings(last, filename, with_edits)
     return new_text, applied, findings
+
+
+def fix_each(
+    text: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Any] | None = None,
+    unsafe: bool = False,
+    project: "ProjectView | None" = None,
+) -> list[tuple[Finding, str]]:
+    """Each applicable fix on its own: its finding and the text with only that fix applied.
+
+    ``memlint verify`` runs each such text to say which finding's fix produced which part of a
+    reduction. Only the first pass's fixes (what the findings offer now); a fix whose result
+    would not compile, or that the safety check refuses, is left out.
+    """
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    current = text[len(bom):]
+    analysis = analyze(current, filename, rules, options, project)
+    if analysis is None:
+        return []
+    results = []
+    for item in sorted(_unsuppressed(analysis, current), key=lambda i: i.span):
+        fix = item.fix
+        if fix is None or (fix.applicability != "safe" and not unsafe):
+            continue
+        try:
+            new_text = _write(analysis, [item])
+            check_compiles(new_text, filename, [item.rule.code])
+        except FixFailure:
+            continue
+        if new_text == current or fix_safety.refusal(analysis.text, new_text, _uses([item]), filename) is not None:
+            continue
+        row, col, end_row, end_col = item.span
+        finding = Finding(
+            item.rule.code, item.rule.name, item.message, filename, row, col, end_row, end_col,
+            FixInfo(fix.applicability, fix.message),
+        )
+        results.append((finding, bom + new_text))
+    return results
 
 
 def _fix_passes(
@@ -313,35 +568,79 @@ def _fix_passes(
     options: Mapping[str, Any] | None,
     unsafe: bool,
     accept_fix: Callable[[str], bool] | None,
-) -> tuple[str, Counter[str], tuple[Analysis | None, str] | None]:
-    """The fix loop. Also returns (analysis, text) of the final text when its last pass saw it."""
+    project: "ProjectView | None" = None,
+) -> tuple[str, Counter[str], Analysis | None]:
+    """The fix loop. Also returns the analysis of the final text when its last pass saw it."""
     applied: Counter[str] = Counter()
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     current = text[len(bom):]
+    refused: set[tuple[str, str, str]] = set()
     for _ in range(MAX_FIX_PASSES):
-        analysis = analyze(current, filename, rules, options)
+        analysis = analyze(current, filename, rules, options, project)
         if analysis is None:
-            return bom + current, applied, (None, current)
-        reports = _unsuppressed(analysis, current)
+            return bom + current, applied, None
+        items = _unsuppressed(analysis, current)
+        chosen = _choose_fixes(analysis, items, unsafe, refused)
         if accept_fix is not None:
-            reports = [r for r in reports if r.fix is None or accept_fix(_apply([r], analysis.module).code)]
-        chosen = _choose_fixes(analysis, reports, unsafe)
+            kept = []
+            for item in chosen:
+                try:
+                    ok = accept_fix(_write(analysis, [item]))
+                except FixFailure:
+                    ok = False
+                if ok:
+                    kept.append(item)
+                else:
+                    refused.add(_fix_key(item, analysis))
+            chosen = kept
         if not chosen:
-            return bom + current, applied, (analysis, current)
-        new_text = _apply(chosen, analysis.module).code
-        if new_text == current:
-            return bom + current, applied, (analysis, current)
-        check_compiles(new_text, filename, [r.rule.code for r in chosen])
-        applied.update(r.rule.code for r in chosen)
+            _drop_refused_fixes(analysis, refused)
+            return bom + current, applied, analysis
+        new_text, written = _checked_write(analysis, chosen, filename, refused)
+        if new_text is None or new_text == current:
+            refused.update(_fix_key(item, analysis) for item in written)
+            continue
+        applied.update(item.rule.code for item in written)
         current = new_text
     return bom + current, applied, None
 
 
+def _checked_write(
+    analysis: Analysis, chosen: list[_Item], filename: str, refused: set
+) -> tuple[str | None, list[_Item]]:
+    """Write the chosen fixes; a fix the safety check refuses is left out (and never tried again).
+    Returns the new text (None when every fix was refused) and the fixes it holds.
+
+    Raises FixFailure when fixed code would not compile."""
+    new_text = _write(analysis, chosen)
+    check_compiles(new_text, filename, [item.rule.code for item in chosen])
+    if fix_safety.refusal(analysis.text, new_text, _uses(chosen), filename) is None:
+        return new_text, list(chosen)
+    # Find the culprits one by one; apply the first fix that passes.
+    for item in chosen:
+        single = _write(analysis, [item])
+        check_compiles(single, filename, [item.rule.code])
+        if fix_safety.refusal(analysis.text, single, _uses([item]), filename) is None:
+            return single, [item]
+        refused.add(_fix_key(item, analysis))
+    return None, []
+
+
+def _drop_refused_fixes(analysis: Analysis, refused: set) -> None:
+    for item in analysis.items:
+        if item.fix is not None and _fix_key(item, analysis) in refused:
+            item.fix = None
+
+
+def fix_refusal(text: str, fixed: str, uses: Sequence[str] = ()) -> str | None:
+    """Why ``fixed`` must not replace ``text`` (see ``memlint/fix_safety.py``), or None."""
+    return fix_safety.refusal(text, fixed, uses)
+
+
 def check_compiles(text: str, filename: str, codes: Sequence[str] = ()) -> None:
     try:
-        cst.parse_module(text)
         compile(text, filename, "exec", dont_inherit=True)
-    except Exception as exc:  # SyntaxError, ParserSyntaxError, ValueError, RecursionError
+    except Exception as exc:  # SyntaxError, ValueError, RecursionError
         by = f" by {', '.join(sorted(set(codes)))}" if codes else ""
         raise FixFailure(f"fix{by} would produce invalid code ({type(exc).__name__}); file left unchanged") from None
 
@@ -364,3 +663,6 @@ def unified_diff(old: str, new: str, filename: str) -> str:
             split_lines(old), split_lines(new), fromfile=filename, tofile=filename
         )
     )
+
+
+assert LEGACY_ASYNC_STANDIN  # imported for readers: see analysis/syntax.py

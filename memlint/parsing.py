@@ -25,8 +25,7 @@ import tokenize
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping, Sequence
 
-import libcst as cst
-
+from memlint.analysis.syntax import ParseFailure
 from memlint.source import line_opcodes, split_lines
 
 RUNNING: tuple[int, int] = sys.version_info[:2]
@@ -34,21 +33,6 @@ OLDEST_TARGET = (3, 7)
 NEWEST_TARGET = (3, 14)
 TARGET_OPTION = "target-version"  # the key under which the engine's options carry the target
 _LEGACY_GRAMMAR = (3, 6)  # the last grammar where async and await were names
-
-
-class ParseFailure(Exception):
-    """The source is not Python memlint can parse; carries a 1-based row and column.
-
-    ``kind``: "syntax" (Python refuses it), "legacy" (valid only in Python 3.6's grammar),
-    "libcst" (Python accepts it, libcst cannot read it), "limit" (too deeply nested).
-    """
-
-    def __init__(self, message: str, row: int | None = None, column: int | None = None, kind: str = "syntax") -> None:
-        super().__init__(message)
-        self.message = message
-        self.row = row
-        self.column = column
-        self.kind = kind
 
 
 # ---------------------------------------------------------------------------- target versions
@@ -103,29 +87,29 @@ def _accepted_by(text: str, version: tuple[int, int]) -> bool:
     return True
 
 
-class _NewerSyntax(cst.CSTVisitor):
-    """The newest syntax a module uses that the running Python may not know."""
+def _newest_syntax(module: Any) -> tuple[tuple[int, int] | None, str]:
+    """The newest syntax a libcst module uses that the running Python may not know."""
+    import libcst as cst
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.needs: tuple[int, int] | None = None
-        self.what = ""
+    found: list[tuple[tuple[int, int], str]] = []
 
-    def _saw(self, version: tuple[int, int], what: str) -> None:
-        if self.needs is None or version > self.needs:
-            self.needs, self.what = version, what
+    class Finder(cst.CSTVisitor):
+        def visit_TypeAlias(self, node: Any) -> None:
+            found.append(((3, 12), "a `type` statement"))
 
-    def visit_TypeAlias(self, node: cst.TypeAlias) -> None:
-        self._saw((3, 12), "a `type` statement")
+        def visit_TypeParameters(self, node: Any) -> None:
+            found.append(((3, 12), "type parameters"))
 
-    def visit_TypeParameters(self, node: cst.TypeParameters) -> None:
-        self._saw((3, 12), "type parameters")
+        def visit_TemplatedString(self, node: Any) -> None:
+            found.append(((3, 14), "a template string"))
 
-    def visit_TemplatedString(self, node: cst.TemplatedString) -> None:
-        self._saw((3, 14), "a template string")
+        def visit_TryStar(self, node: Any) -> None:
+            found.append(((3, 11), "`except*`"))
 
-    def visit_TryStar(self, node: cst.TryStar) -> None:
-        self._saw((3, 11), "`except*`")
+    module.visit(Finder())
+    if not found:
+        return None, ""
+    return max(found, key=lambda item: item[0])
 
 
 def _refusal(text: str, error: SyntaxError, target: tuple[int, int]) -> ParseFailure:
@@ -138,16 +122,17 @@ def _refusal(text: str, error: SyntaxError, target: tuple[int, int]) -> ParseFai
         return ParseFailure(
             "uses `async` or `await` as a name, which Python 3.7 and later refuse", row, column, "legacy"
         )
+    import libcst as cst
+
     try:
         module = cst.parse_module(text)
     except Exception:
         return ParseFailure(message, row, column)
-    finder = _NewerSyntax()
-    module.visit(finder)
+    needs, what = _newest_syntax(module)
     running = format_version(RUNNING)
-    if finder.needs is not None and finder.needs > RUNNING:
+    if needs is not None and needs > RUNNING:
         return ParseFailure(
-            f"needs Python {format_version(finder.needs)} or newer ({finder.what}); memlint runs on Python "
+            f"needs Python {format_version(needs)} or newer ({what}); memlint runs on Python "
             f"{running}: run it under a newer Python",
             row,
             column,
@@ -162,8 +147,22 @@ def _refusal(text: str, error: SyntaxError, target: tuple[int, int]) -> ParseFai
     return ParseFailure(f"{message} (Python {running} refuses this file; newer Pythons may accept it)", row, column)
 
 
-def parse(text: str, target: tuple[int, int] | None = None) -> cst.Module:
-    """The one parse of a file, or ParseFailure with Python's own message and position."""
+def explain_refusal(text: str, failure: ParseFailure | None, target: tuple[int, int]) -> ParseFailure | None:
+    """The ParseFailure to report for ``text`` in the target's grammar (plain words: "needs Python
+    3.12", "target-version is 3.8", legacy ``async`` names); None when the target accepts it.
+    ``failure``: what the running Python's parse raised, if it refused the text."""
+    if failure is not None and failure.kind == "limit":
+        return failure
+    error = python_syntax_error(text, min(target, RUNNING))
+    if error is None:
+        return failure
+    return _refusal(text, error, target)
+
+
+def parse(text: str, target: tuple[int, int] | None = None) -> Any:
+    """The one libcst parse of a file, or ParseFailure with Python's own message and position."""
+    import libcst as cst
+
     target = target or RUNNING
     # Always first: no cheap heuristic catches every crashing shape (a 30,000-term sum split over
     # short lines inside one pair of brackets crashed libcst where CPython refused it cleanly).

@@ -1,22 +1,23 @@
-"""What a rule is: its metadata, its samples, its visitor methods, and what it reports.
+"""What a rule is: its metadata, its samples, its trigger hooks, and what it reports.
 
 A rule is one class. The engine instantiates every enabled rule once per file, calls its
-``visit_<Node>`` / ``leave_<Node>`` methods during one shared libcst pass, and collects what
-it reports. Tests are generated from ``VALID`` and ``INVALID`` (see ``tests/test_rule_samples.py``).
+``visit_<AstNode>`` / ``leave_<AstNode>`` methods during one shared walk of CPython's ``ast`` tree,
+then ``finish()``, and collects what it reports. A rule asks the shared analysis (``self.file``: imports, guards,
+loops, value flows, the project) instead of interpreting code itself. Tests are generated from
+``VALID`` and ``INVALID`` (``tests/test_rule_samples.py``).
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Union
-
-import libcst as cst
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Union
 
 if TYPE_CHECKING:
-    from memlint.context import FileContext
+    from memlint.analysis.file import FileAnalysis
 
 Applicability = Literal["safe", "unsafe"]
-Replacement = Union[cst.CSTNode, cst.RemovalSentinel, cst.FlattenSentinel]
+SampleCode = Union[str, Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,12 @@ class Option:
 
 @dataclass(frozen=True)
 class Valid:
-    """Code on which the rule must stay silent."""
+    """Code on which the rule must stay silent.
 
-    code: str
+    ``code`` is one file's source, or a project: a mapping of file names to sources.
+    """
+
+    code: SampleCode
     why: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -44,30 +48,50 @@ class Invalid:
 
     ``line`` is the 1-based row of the (first) finding. ``fixed`` is the whole file after
     ``--fix --unsafe-fixes`` for this rule alone; None means the finding carries no fix.
-    ``applicability`` is the expected applicability of that fix.
+    ``applicability`` is the expected applicability of that fix. For a project sample (``code``
+    a mapping of file names to sources), ``path`` names the file the finding is in (default: the
+    first one) and ``line``/``fixed`` refer to that file.
     """
 
-    code: str
+    code: SampleCode
     line: int | None = None
     fixed: str | None = None
     applicability: Applicability | None = None
     count: int | None = None
     why: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeEdit:
+    """One change of a fix, on the ``ast`` node it rewrites.
+
+    ``build(node, lookup)`` returns the libcst replacement for the libcst node at ``target``'s
+    position (``statement=True``: the whole statement line holding it). ``lookup(ast_node,
+    statement)`` finds the libcst node of another ``ast`` node. Builders run only when a fix is
+    written (``memlint/fixes.py``), so linting never imports libcst.
+    """
+
+    target: ast.AST
+    build: Callable[[Any, Callable[..., Any]], Any]
+    statement: bool = False
 
 
 @dataclass
 class Fix:
-    """A fix as data: node replacements keyed by node identity, plus the imports they need.
+    """A fix as data: edits on ``ast`` nodes, the modules its new code needs, the names it uses.
 
-    ``imports`` holds module names that the new code refers to (``"torch"`` means
-    ``import torch`` is added when the file does not already bind ``torch``).
+    ``imports``: module names the new code refers to (``"torch"`` adds ``import torch`` when the
+    file does not bind ``torch``). ``uses``: top-level names the new code reads; the engine
+    refuses the fix when one is unbound where the code runs.
     """
 
     applicability: Applicability
     message: str
-    replacements: Mapping[cst.CSTNode, Replacement]
+    edits: tuple[NodeEdit, ...]
     imports: tuple[str, ...] = ()
+    uses: tuple[str, ...] = ()
 
 
 @dataclass
@@ -75,7 +99,7 @@ class Report:
     """What a rule reports during the pass; positions are resolved afterwards."""
 
     rule: "type[Rule]"
-    node: cst.CSTNode
+    node: ast.AST
     message: str
     fix: Fix | None = None
 
@@ -87,18 +111,25 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # "always", "sometimes" or "none": shown by `memlint rule --all`.
     fix_availability: ClassVar[str] = "none"
+    # Each fix this rule can offer, by its message, with its applicability. The engine refuses a fix
+    # not listed here, and a generated test compares this table with the rule's document.
+    fix_kinds: ClassVar[Mapping[str, Applicability]] = {}
     # The rule runs only on files that import one of these top-level packages.
     libraries: ClassVar[frozenset[str]] = frozenset({"torch"})
     options: ClassVar[tuple[Option, ...]] = ()
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
+    legacy: ClassVar[bool] = False
 
-    def __init__(self, ctx: "FileContext", settings: Mapping[str, Any]) -> None:
-        self.ctx = ctx
+    def __init__(self, file: "FileAnalysis", settings: Mapping[str, Any]) -> None:
+        self.file = file
         self.settings = settings
 
-    def report(self, node: cst.CSTNode, message: str, fix: Fix | None = None) -> None:
-        self.ctx.reports.append(Report(type(self), node, message, fix))
+    def report(self, node: ast.AST, message: str, fix: Fix | None = None) -> None:
+        self.file.reports.append(Report(type(self), node, message, fix))
+
+    def finish(self) -> None:
+        """Called once after the walk: rules that collect triggers decide here."""
 
     @classmethod
     def hooks(cls) -> dict[str, str]:

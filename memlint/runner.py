@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from memlint.cache import Cache, content_hash
 from memlint.checker import FileOutcome, FixMode, Problem, check_file, needs_analysis
@@ -65,7 +65,8 @@ def run_paths(
     cache = _open_cache(targets, mode, use_cache, cache_dir)
     if cache is not None and cache.refusal:
         result.notes.append(cache.refusal)
-    for outcome in _check_all(targets, mode, with_edits, cache, jobs):
+    projects = _projects(targets, cache)
+    for outcome in _check_all(targets, mode, with_edits, cache, jobs, projects):
         _merge(result, outcome)
     result.files_checked = len(targets)
     result.findings.sort(key=lambda f: f.sort_key)
@@ -99,6 +100,17 @@ def _open_cache(targets: list[Target], mode: FixMode, use_cache: bool, cache_dir
     return Cache(cache_dir)
 
 
+def _projects(targets: list[Target], cache: Cache | None) -> dict:
+    """Each checked file's project (the cross-file index) and the digest of what it depends on."""
+    from memlint.analysis.project import prepare
+
+    limit = int(targets[0].settings.max_file_size_mb * 1_000_000) if targets else None
+    try:
+        return prepare([t.path for t in targets], cache, limit)
+    except RecursionError:
+        return {}
+
+
 def _read_regular(path: Path) -> bytes | None:
     """The file's bytes, or None for anything but a readable regular file."""
     try:
@@ -117,7 +129,7 @@ def _read_regular(path: Path) -> bytes | None:
         os.close(fd)
 
 
-def _nothing_to_check(target: Target, raw: bytes) -> bool:
+def _nothing_to_check(target: Target, raw: bytes, project: Any = None) -> bool:
     """True when the file imports no library of an enabled rule (the engine would not parse it).
 
     Files that are too big, cannot be decoded or are notebooks go to ``check_file``, which
@@ -132,7 +144,8 @@ def _nothing_to_check(target: Target, raw: bytes) -> bool:
         text = decode_source(raw, target.path).text
     except SourceError:
         return False
-    return not needs_analysis(text, rules)
+    also = project.caller_libraries(str(target.path)) if project is not None else frozenset()
+    return not needs_analysis(text, rules, also)
 
 
 def _cacheable(outcome: FileOutcome) -> bool:
@@ -146,7 +159,10 @@ def _check_all(
     with_edits: bool,
     cache: Cache | None = None,
     jobs: int | None = None,
+    projects: dict | None = None,
 ) -> list[FileOutcome]:
+    """``projects``: path -> (its Project, the digest of what the file's findings depend on)."""
+    projects = projects or {}
     outcomes: list[FileOutcome | None] = [None] * len(targets)
     keys: list[str | None] = [None] * len(targets)
     todo: list[int] = []
@@ -154,7 +170,8 @@ def _check_all(
     fingerprints: dict[int, str] = {}  # by id(settings): many files share one Settings object
     for index, target in enumerate(targets):
         raw = _read_regular(target.path)
-        if raw is not None and _nothing_to_check(target, raw):
+        project, depends = projects.get(str(target.path), (None, ""))
+        if raw is not None and _nothing_to_check(target, raw, project):
             outcomes[index] = FileOutcome(str(target.path))
             continue
         if cache is not None and cache.enabled and raw is not None:
@@ -163,24 +180,27 @@ def _check_all(
                 fingerprint = fingerprints[id(target.settings)] = target.settings.fingerprint()
             variant = f"{target.path}\0{mode.diff}:{mode.unsafe}:{with_edits}"
             keys[index] = cache.key(target.path, fingerprint, variant)
-            hit = cache.get(keys[index], content_hash(raw))
+            hit = cache.get(keys[index], content_hash(raw) + depends)
             if isinstance(hit, FileOutcome):
                 outcomes[index] = hit
                 continue
         todo.append(index)
         work += len(raw) if raw is not None else 0
     workers = _worker_count(jobs, len(todo), work)
+    global _PROJECTS
+    _PROJECTS = projects  # forked workers inherit it
     if workers > 1:
         fresh = _check_in_pool([targets[i] for i in todo], mode, with_edits, workers)
     else:
-        fresh = [check_file(targets[i].path, targets[i].settings, mode, with_edits) for i in todo]
+        fresh = [_check_one((targets[i], mode, with_edits)) for i in todo]
     for index, outcome in zip(todo, fresh):
         outcomes[index] = outcome
         key = keys[index]
         # Stored under the digest of the bytes check_file analysed: a file edited during the run
         # is never served for content it was not checked with.
         if cache is not None and key is not None and outcome.digest is not None and _cacheable(outcome):
-            cache.put(key, outcome.digest, outcome)
+            depends = projects.get(str(targets[index].path), (None, ""))[1]
+            cache.put(key, outcome.digest + depends, outcome)
     return outcomes  # type: ignore[return-value]
 
 
@@ -218,9 +238,13 @@ def _quiet_worker() -> None:
     threading.Thread(target=exit_with_parent, daemon=True).start()
 
 
+_PROJECTS: dict = {}
+
+
 def _check_one(args: tuple[Target, FixMode, bool]) -> FileOutcome:
     target, mode, with_edits = args
-    return check_file(target.path, target.settings, mode, with_edits)
+    project = _PROJECTS.get(str(target.path), (None, ""))[0]
+    return check_file(target.path, target.settings, mode, with_edits, project)
 
 
 def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, workers: int) -> list[FileOutcome]:

@@ -1,14 +1,15 @@
 """The lint cache and the process pool: same results, nothing re-parsed, never a failed run."""
 
+import ast
 import os
 from pathlib import Path
 
-import libcst as cst
 import pytest
 
 from memlint import runner
 from memlint.checker import FixMode
 from memlint.config import ConfigResolver
+from memlint.fixes import replace_code
 from memlint.rule import Fix, Rule
 from memlint.rules import all_rules
 from memlint.runner import run_paths
@@ -22,11 +23,12 @@ class FakeZeros(Rule):
     summary = "test rule"
     fix_availability = "always"
     libraries = frozenset({"torch"})
+    fix_kinds = {"use empty": "safe"}
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if self.ctx.call_qualname(node) == "torch.zeros" and isinstance(node.func, cst.Attribute):
-            new = node.with_changes(func=node.func.with_changes(attr=cst.Name("empty")))
-            self.report(node, "zeros", Fix("safe", "use empty", {node: new}))
+    def visit_Call(self, node: ast.Call) -> None:
+        if self.file.call_qualname(node) == "torch.zeros" and isinstance(node.func, ast.Attribute):
+            new = ast.unparse(ast.Attribute(node.func.value, "empty", ast.Load()))
+            self.report(node, "zeros", Fix("safe", "use empty", (replace_code(node.func, new),)))
 
 
 def install_fake_rule() -> None:

@@ -162,7 +162,7 @@ def test_rules_off_by_default_stay_off(tmp_path, project):
     (extra / "mem990_flake8_test_off.py").write_text(
         textwrap.dedent(
             '''
-            import libcst as cst
+            import ast
             from memlint.rule import Rule
 
 
@@ -173,7 +173,7 @@ def test_rules_off_by_default_stay_off(tmp_path, project):
                 default_enabled = False
 
                 def visit_Call(self, node):
-                    if isinstance(node.func, cst.Name) and node.func.value == "DataLoader":
+                    if isinstance(node.func, ast.Name) and node.func.id == "DataLoader":
                         self.report(node, "test rule")
             '''
         )

@@ -45,6 +45,27 @@ def test_document_has_ruff_sections_in_order(code, rule):
     assert positions == sorted(positions)
 
 
+def _documented_fixes(text: str) -> dict[str, str]:
+    """The "| fix | applicability |" table of a document's Fix safety section."""
+    section = text[text.find("## Fix safety") : text.find("## Measured effect")]
+    rows = re.findall(r"^\|\s*(.+?)\s*\|\s*(safe|unsafe)\s*\|\s*$", section, re.MULTILINE)
+    return {fix.replace("\\|", "|"): applicability for fix, applicability in rows}
+
+
+@pytest.mark.parametrize("code, rule", RULES, ids=[c for c, _ in RULES])
+def test_fix_applicability_matches_the_document(code, rule):
+    """The engine refuses any fix not in the rule's fix_kinds table; the document states the same table."""
+    if rule.legacy:
+        pytest.skip(f"{code} still runs on the legacy pass")
+    text = (REPO / "rules" / f"{code}.md").read_text(encoding="utf-8")
+    assert _documented_fixes(text) == dict(rule.fix_kinds)
+    if rule.fix_availability == "none":
+        assert not rule.fix_kinds
+    for sample in rule.INVALID:
+        if sample.applicability is not None:
+            assert sample.applicability in rule.fix_kinds.values()
+
+
 @pytest.mark.parametrize("code, rule", RULES, ids=[c for c, _ in RULES])
 def test_fixture_pair_exists(code, rule):
     assert (REPO / "fixtures" / code / "bad.py").is_file()

@@ -682,7 +682,7 @@ CRASHING_RULE = """
 from memlint.rule import Rule
 
 def report(self, node, message, fix=None):
-    if "CRASH_THIS_RULE" in self.ctx.source:
+    if "CRASH_THIS_RULE" in self.file.text:
         raise RuntimeError("a bug in a rule")
     return original(self, node, message, fix)
 

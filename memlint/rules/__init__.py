@@ -10,6 +10,7 @@ import inspect
 import pkgutil
 from functools import lru_cache
 
+from memlint.legacy_rule import Rule as LegacyRule
 from memlint.rule import Rule
 
 
@@ -22,7 +23,7 @@ def all_rules() -> dict[str, type[Rule]]:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, Rule) and obj is not Rule and obj.__module__ == module.__name__:
+            if issubclass(obj, (Rule, LegacyRule)) and obj not in (Rule, LegacyRule) and obj.__module__ == module.__name__:
                 if obj.code in found:
                     raise RuntimeError(f"rule code {obj.code} defined twice")
                 found[obj.code] = obj

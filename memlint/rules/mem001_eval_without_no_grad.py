@@ -4,27 +4,51 @@
 autograd. An evaluation loop without ``torch.no_grad()`` builds a graph per batch and keeps
 every activation alive until the output is dropped.
 
-How the rule decides, cheaply:
+Trigger: a mode switch ``<model>.eval()`` / ``.train(False)`` (also chained:
+``self.model = self.model.eval().to(device)``, ``enc = Encoder().eval()``), or a function named
+like evaluation or sampling (``validate``, ``_valid_epoch``, ``sample_images``...).
 
-1. Trigger: a ``<model>.eval()`` call (or ``.train(False)``) marks its function (or the
-   module, for scripts) for analysis when the pass leaves it. A function named like
-   evaluation (``validate``, ``_valid_epoch``, ``test``...) is analysed too.
-2. Region: in source order, from ``<model>.eval()`` until ``<model>.train()``. Forward passes
-   in it are ``model(...)``, ``model.forward(...)``, ``model.module(...)``, or a call of a
-   helper of the same file whose body runs the model (``self._forward(batch)``,
-   ``run_epoch(loader, model)``).
-3. Silent when the forward is under a guard (``with``/decorator/enclosing function/every
-   call site), in Lightning hooks, or when the region needs gradients.
+Query, on the shared analysis:
+
+1. Region: in source order, from the mode switch until ``<model>.train()``. Forward passes in it
+   are ``model(...)``, ``model.forward(...)``, ``model.module(...)``, a method of a project model
+   class that runs it, or a call of a helper (in this file or another) whose body runs the model.
+2. Silent when the forward is under a guard (``with``, decorators, every caller in the project, a
+   library hook such as Lightning's ``validation_step``), or when the region needs gradients
+   (``backward``, ``autograd.grad``, ``requires_grad_``...).
+3. Evaluation by name, without ``.eval()``: a loop running a model the project trains, or a
+   sampling function reached from a training loop.
+
+Fix: ``@torch.no_grad()`` on a function that is all evaluation, else ``with torch.no_grad():``
+around the evaluation statements. Code that needs gradients is never wrapped: a region that
+spans training code is split, one finding per evaluation loop.
 """
 
 from __future__ import annotations
 
+import ast
 import re
-from typing import Iterator, Sequence
+from dataclasses import dataclass, field
 
-import libcst as cst
-
-from memlint.context import dotted_name, walk
+from memlint.analysis import facts
+from memlint.analysis.autograd import (
+    ScopeEvents,
+    eval_switch_receiver,
+    evaluation_units,
+    helper_runs_model,
+    method_runs_model,
+    trained_receivers,
+    forwards,
+    off_by_default,
+    param_names,
+    runs_training,
+    scope_events,
+    top_statement,
+    train_switch_receiver,
+)
+from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant
+from memlint.analysis.values import NUMBER, SEQ
+from memlint.fixes import add_decorator, wrap_with
 from memlint.rule import Fix, Invalid, Rule, Valid
 
 # Names of functions whose whole purpose is evaluation.
@@ -34,182 +58,46 @@ _EVAL_NAME = re.compile(
     r"(?:_(?:epoch|loop|step|model|one_epoch|batch|net|dataset|loader|set|run))?$",
     re.IGNORECASE,
 )
-# Lightning runs these hooks under inference mode itself.
-_LIGHTNING_HOOK = re.compile(
-    r"^(?:on_)?(?:validation|val|test|predict)_(?:step|step_end|epoch_start|epoch_end|batch_start|batch_end|start|end)$"
+# Sampling during training (GAN/VAE/diffusion image dumps): evaluation when a training loop calls it.
+_SAMPLE_NAME = re.compile(
+    r"^_*(?:save_|log_|plot_|show_|dump_)?(?:sample|samples|sampling|visuali[sz]e|reconstruct|generate_(?:images?|samples?|imgs?))"
+    r"(?:_(?:images?|imgs?|samples?|grid|outputs?|results?|epoch|batch))*$",
+    re.IGNORECASE,
 )
-_MODEL_LIKE = re.compile(r"model|net|encoder|decoder|generator|backbone|classifier", re.IGNORECASE)
-_NOT_MODEL = re.compile(r"loss|crit|metric|optim|sched|writer|logger|scaler", re.IGNORECASE)
-# Guard wrappers imported from elsewhere (yolov5's ``smart_inference_mode``, ``no_grad_if(...)``).
-_GUARD_LIKE = re.compile(r"no_grad|inference_mode", re.IGNORECASE)
-# pytest files: a forward in a test is not training code and its graph dies with the test.
-_TEST_FILE = re.compile(r"(?:^|[/\\])(?:test_[^/\\]*|[^/\\]*_test|conftest)\.py$")
-_SCALAR_CALLS = frozenset({"float", "int", "round", "str", "len", "bool", "sum", "max", "min", "abs", "format"})
-_SCALAR_METHODS = frozenset({"item", "tolist", "numpy", "format", "size", "dim", "numel", "nelement"})
-_NEEDS_GRAD_ATTRS = frozenset({"backward", "requires_grad_", "zero_grad", "retain_grad", "register_hook"})
+_NEEDS_GRAD_ATTRS = facts.NEEDS_GRAD_METHODS
+SAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():`"
+UNSAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():` (check what it returns)"
+SAFE_DECORATOR = "Decorate the function with `@torch.no_grad()`"
+UNSAFE_DECORATOR = "Decorate the function with `@torch.no_grad()` (check what it returns)"
 
 
-def _receiver(expr: cst.BaseExpression) -> str | None:
-    """Dotted name of a model expression; subscripts read as ``[]``: ``self.model[key]`` ->
-    ``self.model[]``, so ``self.model[k].eval()`` covers ``self.model["generator"](x)``."""
-    if isinstance(expr, cst.Subscript):
-        inner = _receiver(expr.value)
-        return None if inner is None else inner + "[]"
-    if isinstance(expr, cst.Attribute):
-        inner = _receiver(expr.value)
-        return None if inner is None else f"{inner}.{expr.attr.value}"
-    return dotted_name(expr)
 
 
-def _is_eval_call(call: cst.Call) -> str | None:
-    """``R.eval()`` or ``R.train(False)``: the receiver's dotted name."""
-    func = call.func
-    if not isinstance(func, cst.Attribute):
-        return None
-    attr = func.attr.value
-    if attr == "eval" and not call.args:
-        return _receiver(func.value)
-    if attr == "train" and len(call.args) == 1 and call.args[0].keyword in (None,):
-        value = call.args[0].value
-        if isinstance(value, cst.Name) and value.value == "False":
-            return _receiver(func.value)
-    return None
 
 
-def _is_train_call(call: cst.Call) -> str | None:
-    """``R.train()`` / ``R.train(True)`` / ``R.train(flag)``: grad-mode use may follow."""
-    func = call.func
-    if not isinstance(func, cst.Attribute) or func.attr.value != "train":
-        return None
-    if call.args:
-        value = call.args[0].value
-        if isinstance(value, cst.Name) and value.value == "False":
-            return None
-    return _receiver(func.value)
 
 
-def _sets_mode(path: Sequence[cst.CSTNode], receiver: str) -> bool:
-    """``model.eval()`` as a statement, or ``model = model.eval()``; not ``freeze(m.eval())``."""
-    parent = path[-2] if len(path) > 1 else None
-    if isinstance(parent, cst.Expr):
-        return True
-    if isinstance(parent, cst.Assign):
-        return all(_receiver(t.target) == receiver for t in parent.targets)
-    return False
 
 
-def _forwards(call: cst.Call, receiver: str) -> bool:
-    """Is ``call`` a forward pass of the model spelled ``receiver``?"""
-    name = _receiver(call.func)
-    if name is None:
-        return False
-    return name in (receiver, receiver + ".forward", receiver + ".module", receiver + ".module.forward")
 
 
-class _ScopeWalker(cst.CSTVisitor):
-    """Events of one function body (or module) in source order, nested scopes skipped.
-
-    Each event is (kind, node, path) where path runs from the scope's body to the node.
-    """
-
-    def __init__(self, ctx) -> None:
-        super().__init__()
-        self.ctx = ctx
-        self.path: list[cst.CSTNode] = []
-        self.events: list[tuple[str, cst.CSTNode, tuple[cst.CSTNode, ...]]] = []
-        self.assigns: dict[str, list[cst.BaseExpression]] = {}
-        self.returns: list[cst.Return] = []
-        self.has_yield = False
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.path and isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-            return False
-        self.path.append(node)
-        if isinstance(node, cst.Call):
-            self._call(node)
-        elif isinstance(node, cst.Attribute) and node.attr.value == "grad":
-            self.events.append(("grad", node, tuple(self.path)))
-        elif isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "requires_grad":
-            if not (isinstance(node.value, cst.Name) and node.value.value == "False"):
-                self.events.append(("grad", node, tuple(self.path)))
-        elif isinstance(node, cst.Return):
-            self.returns.append(node)
-        elif isinstance(node, (cst.Yield, cst.Await)):
-            self.has_yield = True
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                if isinstance(target.target, cst.Name):
-                    self.assigns.setdefault(target.target.value, []).append(node.value)
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
-            if isinstance(node.target, cst.Name) and node.value is not None:
-                self.assigns.setdefault(node.target.value, []).append(node.value)
-        elif isinstance(node, (cst.With,)):
-            for item in node.items:
-                name = self.ctx.qualname(item.item.func if isinstance(item.item, cst.Call) else item.item)
-                if name in ("torch.enable_grad", "torch.autograd.enable_grad"):
-                    self.events.append(("grad", node, tuple(self.path)))
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if self.path and self.path[-1] is original_node:
-            self.path.pop()
-
-    def _call(self, call: cst.Call) -> None:
-        path = tuple(self.path)
-        func = call.func
-        if isinstance(func, cst.Attribute):
-            attr = func.attr.value
-            if attr in _NEEDS_GRAD_ATTRS:
-                self.events.append(("grad", call, path))
-                return
-            if attr == "step":
-                owner = dotted_name(func.value) or ""
-                if "optim" in owner.lower() or owner.split(".")[-1] in ("opt", "optimizer", "optimiser"):
-                    self.events.append(("grad", call, path))
-                    return
-        qual = self.ctx.qualname(func) or ""
-        if qual.startswith(("torch.autograd.grad", "torch.autograd.functional", "torch.func.")) or qual in (
-            "torch.enable_grad",
-            "torch.autograd.backward",
-        ):
-            self.events.append(("grad", call, path))
-            return
-        receiver = _is_eval_call(call)
-        if receiver is not None:
-            if _sets_mode(path, receiver):
-                self.events.append(("eval", call, path))
-            return
-        receiver = _is_train_call(call)
-        if receiver is not None:
-            self.events.append(("train", call, path))
-            return
-        self.events.append(("call", call, path))
 
 
-def _walk(ctx, scope: cst.FunctionDef | cst.Module) -> _ScopeWalker:
-    walker = _ScopeWalker(ctx)
-    if isinstance(scope, cst.FunctionDef):
-        walk(scope.body, walker)
-    else:
-        walker.path.append(scope)
-        for stmt in scope.body:
-            walk(stmt, walker)
-    return walker
 
 
-def _params(func: cst.FunctionDef) -> list[str]:
-    p = func.params
-    return [param.name.value for param in [*p.posonly_params, *p.params]]
 
 
+
+
+
+
+@dataclass
 class _Region:
-    def __init__(self, receiver: str, start: cst.Call, path: tuple[cst.CSTNode, ...]) -> None:
-        self.receiver = receiver
-        self.start = start
-        self.start_path = path
-        self.forwards: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]] = []  # (call, path, via helper)
-        self.needs_grad = False
-        self.conditional = False  # eval mode depends on a flag: no automatic fix
+    receiver: str
+    start: ast.Call
+    forwards: list[tuple[ast.Call, bool]] = field(default_factory=list)  # (call, through a helper)
+    needs_grad: bool = False
+    conditional: bool = False  # eval mode depends on a flag: no automatic fix
 
 
 class EvalWithoutNoGrad(Rule):
@@ -217,165 +105,69 @@ class EvalWithoutNoGrad(Rule):
     name = "eval-without-no-grad"
     summary = "Evaluation forward pass runs with autograd recording (no `torch.no_grad()`)"
     fix_availability = "sometimes"
+    fix_kinds = {SAFE_MESSAGE: "safe", UNSAFE_MESSAGE: "unsafe", SAFE_DECORATOR: "safe", UNSAFE_DECORATOR: "unsafe"}
     libraries = frozenset({"torch"})
 
-    def __init__(self, ctx, settings) -> None:
-        super().__init__(ctx, settings)
-        self._pending: set[int] = set()
-        self._module_pending = False
-        self._walks: dict[int, _ScopeWalker] = {}
-        self._skip = bool(_TEST_FILE.search(ctx.path))
-        self._lightning = any(q.split(".")[0] in ("lightning", "pytorch_lightning") for q in ctx.imports.values())
+    def __init__(self, file, settings) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(file, settings)
+        self._pending: dict[int, ast.AST] = {}
+        self._named: list[ast.AST] = []
+        self._skip = file.is_test_file
 
     # ------------------------------------------------------------------ triggers
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in ("eval", "train"):
+        if self._skip or not isinstance(func, ast.Attribute) or func.attr not in ("eval", "train"):
             return
-        if self._skip:
+        if eval_switch_receiver(node) is None and not (func.attr == "train" and len(node.args) == 1 and isinstance(node.args[0], ast.Name)):
             return
-        if _is_eval_call(node) is None and not (
-            len(node.args) == 1 and isinstance(node.args[0].value, cst.Name) and func.attr.value == "train"
-        ):
-            return
-        scope = self.ctx.enclosing_function()
-        if scope is None:
-            self._module_pending = True
-        else:
-            self._pending.add(id(scope))
+        scope = self.file.enclosing_function(node) or self.file.tree
+        self._pending.setdefault(id(scope), scope)
 
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if id(node) in self._pending:
-            self._pending.discard(id(node))
-            if self._analyse_regions(node, list(self.ctx.stack)):
-                return
-        if not self._skip and _EVAL_NAME.match(node.name.value):
-            self._analyse_by_name(node, list(self.ctx.stack))
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        if not self._skip and (_EVAL_NAME.match(node.name) or _SAMPLE_NAME.match(node.name)):
+            self._named.append(node)
 
-    def leave_Module(self, node: cst.Module) -> None:
-        if self._module_pending:
-            self._analyse_regions(node, [node])
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
-    # ------------------------------------------------------------------ helpers of the file
-    def _walk(self, scope: cst.FunctionDef | cst.Module) -> _ScopeWalker:
-        walker = self._walks.get(id(scope))
-        if walker is None:
-            walker = self._walks[id(scope)] = _walk(self.ctx, scope)
-        return walker
+    def finish(self) -> None:
+        analysed: set[int] = set()
+        scopes = sorted(self._pending.values(), key=lambda s: (isinstance(s, ast.Module), getattr(s, "lineno", 0)))
+        for scope in scopes:
+            if self._analyse_regions(scope):
+                analysed.add(id(scope))
+        for func in self._named:
+            if id(func) not in analysed:
+                self._analyse_by_name(func)
 
-    def _functions(self, body: Sequence[cst.CSTNode]) -> dict[str, cst.FunctionDef]:
-        found: dict[str, cst.FunctionDef] = {}
-        for stmt in body:
-            if isinstance(stmt, cst.FunctionDef):
-                found.setdefault(stmt.name.value, stmt)
-        return found
-
-    def _helper_forwards(self, call: cst.Call, receiver: str, stack: Sequence[cst.CSTNode]) -> bool | None:
-        """Does ``call`` run the model through a helper of this file?
-
-        True: the helper runs it and needs no gradients; None: it runs it but needs gradients.
-        """
-        func = call.func
-        helper: cst.FunctionDef | None = None
-        inner: str | None = None
-        cls = next((n for n in reversed(stack) if isinstance(n, cst.ClassDef)), None)
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            if cls is None:
-                return False
-            helper = self._functions(cls.body.body).get(func.attr.value)
-            if helper is None:
-                return False
-            if receiver == "self" or receiver.startswith("self."):
-                inner = receiver
-            else:
-                inner = self._bound_param(call, helper, receiver, skip=1)
-        elif isinstance(func, cst.Name) and "." not in receiver:
-            helper = self._functions(self.ctx.module.body).get(func.value)
-            if helper is None:
-                return False
-            inner = self._bound_param(call, helper, receiver, skip=0)
-        if helper is None or inner is None:
-            return False
-        walker = self._walk(helper)
-        runs = any(
-            kind == "call" and _forwards(node, inner) and self._guard([helper], path) is None  # type: ignore[arg-type]
-            for kind, node, path in walker.events
-        )
-        if not runs:
-            return False
-        if any(kind == "grad" for kind, _, _ in walker.events):
-            return None
-        return True
-
-    @staticmethod
-    def _bound_param(call: cst.Call, helper: cst.FunctionDef, receiver: str, skip: int) -> str | None:
-        params = _params(helper)[skip:]
-        for index, arg in enumerate(call.args):
-            if not (isinstance(arg.value, cst.Name) and arg.value.value == receiver) or arg.star:
-                continue
-            if arg.keyword is not None:
-                return arg.keyword.value if arg.keyword.value in params else None
-            return params[index] if index < len(params) else None
-        return None
-
-    def _silenced_scope(self, scope: cst.FunctionDef | cst.Module, stack: Sequence[cst.CSTNode]) -> bool:
-        for node in stack:
-            if isinstance(node, cst.FunctionDef):
-                if _LIGHTNING_HOOK.match(node.name.value) and (self._lightning or self._in_lightning_class(stack)):
-                    return True
-        if isinstance(scope, cst.FunctionDef):
-            sites = self.ctx.call_sites.get(scope.name.value)
-            if sites and self.ctx.called_only_under_guard(scope.name.value):
+    # ------------------------------------------------------------------ helpers that run the model
+    def _silenced_scope(self, scope: ast.AST) -> bool:
+        file = self.file
+        for outer in [scope, *ancestors(scope)]:
+            if isinstance(outer, FunctionNode) and file.library_guarded_hook(outer):
                 return True
+        if isinstance(scope, FunctionNode) and file.guarded_by_callers(scope):
+            return True
         return False
-
-    @staticmethod
-    def _in_lightning_class(stack: Sequence[cst.CSTNode]) -> bool:
-        for node in stack:
-            if isinstance(node, cst.ClassDef):
-                for base in node.bases:
-                    if "Lightning" in (dotted_name(base.value) or ""):
-                        return True
-        return False
-
-    def _guard(self, stack: Sequence[cst.CSTNode], path: Sequence[cst.CSTNode]) -> str | None:
-        full = list(path) if path and isinstance(path[0], cst.Module) else [*stack, *path]
-        kind = self.ctx.path_guard(full)
-        if kind is not None:
-            return kind
-        for node, child in zip(full, full[1:]):
-            if isinstance(node, cst.With) and child is node.body:
-                exprs = [item.item for item in node.items]
-            elif isinstance(node, cst.FunctionDef) and child is node.body:
-                exprs = [d.decorator for d in node.decorators]
-            else:
-                continue
-            for expr in exprs:
-                target = expr.func if isinstance(expr, cst.Call) else expr
-                name = dotted_name(target)
-                if name is not None and _GUARD_LIKE.search(name.split(".")[-1]):
-                    return "off"
-        return None
 
     # ------------------------------------------------------------------ eval() regions
-    def _analyse_regions(self, scope: cst.FunctionDef | cst.Module, stack: list[cst.CSTNode]) -> bool:
-        walker = self._walk(scope)
+    def _analyse_regions(self, scope: ast.AST) -> bool:
+        events = scope_events(self.file, scope)
         open_regions: dict[str, _Region] = {}
         regions: list[_Region] = []
-        for kind, node, path in walker.events:
+        for kind, node in events.items:
             if kind == "eval":
-                receiver = _is_eval_call(node)  # type: ignore[arg-type]
+                receiver = eval_switch_receiver(node)  # type: ignore[arg-type]
                 if receiver is not None and receiver not in open_regions:
-                    region = _Region(receiver, node, path)  # type: ignore[arg-type]
+                    region = _Region(receiver, node)  # type: ignore[arg-type]
                     open_regions[receiver] = region
                     regions.append(region)
             elif kind == "train":
-                receiver = _is_train_call(node) or ""  # type: ignore[arg-type]
+                receiver = train_switch_receiver(node) or ""  # type: ignore[arg-type]
                 open_regions.pop(receiver, None)
-                if isinstance(scope, cst.FunctionDef) and _off_by_default(node, scope):  # type: ignore[arg-type]
+                if isinstance(scope, FunctionNode) and off_by_default(node, scope):  # type: ignore[arg-type]
                     # `model.train(training)` with `training=False` by default: evaluation unless asked.
-                    region = _Region(receiver, node, path)  # type: ignore[arg-type]
-                    region.conditional = True
+                    region = _Region(receiver, node, conditional=True)  # type: ignore[arg-type]
                     open_regions[receiver] = region
                     regions.append(region)
             elif kind == "grad":
@@ -383,240 +175,171 @@ class EvalWithoutNoGrad(Rule):
                     region.needs_grad = True
             elif kind == "call":
                 for region in open_regions.values():
-                    if _forwards(node, region.receiver):  # type: ignore[arg-type]
-                        region.forwards.append((node, path, False))  # type: ignore[arg-type]
+                    if forwards(node, region.receiver) or method_runs_model(self.file, node, region.receiver):  # type: ignore[arg-type]
+                        region.forwards.append((node, False))  # type: ignore[arg-type]
                         continue
-                    helper = self._helper_forwards(node, region.receiver, stack)  # type: ignore[arg-type]
+                    helper = helper_runs_model(self.file, node, region.receiver)  # type: ignore[arg-type]
                     if helper is None:
                         region.needs_grad = True
                     elif helper:
-                        region.forwards.append((node, path, True))  # type: ignore[arg-type]
+                        region.forwards.append((node, True))  # type: ignore[arg-type]
         if not regions:
             return False
-        if self._silenced_scope(scope, stack):
+        if self._silenced_scope(scope):
             return True
         for region in regions:
             if region.needs_grad:
                 continue
-            exposed = [(c, p, h) for c, p, h in region.forwards if self._guard(stack, p) is None]
+            exposed = [(c, h) for c, h in region.forwards if self.file.guard_at(c) is None]
             if not exposed or len(exposed) < len(region.forwards):
                 # All guarded, or guarded on some paths only: a deliberate choice (models whose
                 # forward needs autograd are run unguarded on purpose).
                 continue
-            self._report(scope, stack, walker, exposed, region.start_path, conditional=region.conditional)
+            self._report(scope, events, exposed, region.start, conditional=region.conditional)
         return True
 
     # ------------------------------------------------------------------ evaluation by name
-    def _analyse_by_name(self, func: cst.FunctionDef, stack: list[cst.CSTNode]) -> None:
-        """An evaluation function without ``.eval()``: a loop that runs a model this file trains."""
-        walker = self._walk(func)
+    def _analyse_by_name(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """An evaluation or sampling function without ``.eval()``: it runs a model the project
+        trains, in a loop (evaluation) or once (sampling reached from a training loop)."""
+        file = self.file
+        events = scope_events(file, func)
+        sampling = bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name)
         candidates = []
-        for kind, node, path in walker.events:
+        for kind, node in events.items:
             if kind in ("grad", "train", "eval"):
                 return
-            if kind != "call" or not any(isinstance(n, (cst.For, cst.While)) for n in path):
+            if kind != "call":
                 continue
-            name = dotted_name(node.func)  # type: ignore[attr-defined]
+            in_loop = bool(file.enclosing_loops(node)) or file.repeating_loop(node) is not None
+            if not in_loop and not sampling:
+                continue
+            name = dotted(node.func)  # type: ignore[attr-defined]
             if name is None:
                 continue
             name = name[: -len(".forward")] if name.endswith(".forward") else name
-            if _MODEL_LIKE.search(name.split(".")[-1]):
-                candidates.append((name, node, path))
-        if not candidates or not self.ctx.call_sites.get(func.name.value):
-            return  # not called in this file (a pytest test, an API entry point)
-        trained = self._trained_receivers
-        exposed = [
-            (node, path, False)
-            for name, node, path in candidates
-            if name in trained and self._guard(stack, path) is None
-        ]
-        if exposed and not self._silenced_scope(func, stack):
-            self._report(func, stack, walker, exposed, None, by_name=True)
-
-    @property
-    def _trained_receivers(self) -> frozenset[str]:
-        """Model-like callees that some code of this file trains (calls next to ``backward``)."""
-        cached = getattr(self, "_trained_cache", None)
-        if cached is not None:
-            return cached
-        trained: set[str] = set()
-        scopes: list[cst.FunctionDef | cst.Module] = [self.ctx.module]
-        for node in _iter_functions(self.ctx.module):
-            scopes.append(node)
-        for scope in scopes:
-            walker = self._walk(scope)
-            if not any(kind == "grad" and _is_backward(node) for kind, node, _ in walker.events):
+            if facts.MODEL_LIKE_CALLEE.search(name.split(".")[-1]) and not facts.NOT_MODEL_CALLEE.search(name.split(".")[-1]):
+                candidates.append((name, node))
+        if not candidates:
+            return
+        callers = file.callers(func)
+        if not callers:
+            return  # not called from this project (a pytest test, an API entry point)
+        params = set(param_names(func))
+        trained = trained_receivers(file)
+        from_training = any(runs_training(owner, call) for owner, call in callers)
+        exposed = []
+        for name, node in candidates:
+            if file.guard_at(node) is not None:
                 continue
-            for kind, node, _ in walker.events:
-                if kind != "call":
-                    continue
-                name = dotted_name(node.func)  # type: ignore[attr-defined]
-                if name is None:
-                    continue
-                last = name.split(".")[-1]
-                if _MODEL_LIKE.search(last) and not _NOT_MODEL.search(last) and self.ctx.qualname(node.func) is None:  # type: ignore[attr-defined]
-                    trained.add(name)
-        self._trained_cache = frozenset(trained)
-        return self._trained_cache
+            if name in trained or (from_training and (name.split(".")[0] in params or name.startswith("self."))):
+                exposed.append((node, False))
+        if exposed and not self._silenced_scope(func):
+            self._report(func, events, exposed, None, by_name=True)
 
     # ------------------------------------------------------------------ report and fix
     def _report(
         self,
-        scope: cst.FunctionDef | cst.Module,
-        stack: list[cst.CSTNode],
-        walker: _ScopeWalker,
-        exposed: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]],
-        start_path: tuple[cst.CSTNode, ...] | None,
+        scope: ast.AST,
+        events: ScopeEvents,
+        exposed: list[tuple[ast.Call, bool]],
+        start: ast.Call | None,
         by_name: bool = False,
         conditional: bool = False,
     ) -> None:
-        call = exposed[0][0]
-        via_helper = any(h for _, _, h in exposed)
-        what = "a helper that runs the model" if via_helper else "this forward pass"
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
-        message = (
-            f"{why}: {what} records a graph and keeps activations alive; "
-            "wrap the evaluation in `with torch.no_grad():`"
+        units = evaluation_units(self.file, exposed, start)
+        whole = (
+            len(units) == 1
+            and isinstance(scope, FunctionNode)
+            and bool(_EVAL_NAME.match(scope.name) or _SAMPLE_NAME.match(scope.name))
+            and not any(kind == "train" for kind, _ in events.items)
+            and (start is None or self.file.enclosing_function(start) is scope and top_statement(start, scope) is not None)
+            and not isinstance(scope, ast.AsyncFunctionDef)
         )
-        fix = None if conditional else self._fix(scope, walker, exposed, start_path, via_helper)
-        self.report(call, message, fix)
+        for unit_forwards, block in units:
+            call = unit_forwards[0][0]
+            via_helper = any(h for _, h in unit_forwards)
+            what = "a helper that runs the model" if via_helper else "this forward pass"
+            message = (
+                f"{why}: {what} records a graph and keeps activations alive; "
+                "wrap the evaluation in `with torch.no_grad():`"
+            )
+            fix = None if conditional else self._fix(scope, events, unit_forwards, block, via_helper, whole)
+            self.report(call, message, fix)
 
     def _fix(
         self,
-        scope: cst.FunctionDef | cst.Module,
-        walker: _ScopeWalker,
-        exposed: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]],
-        start_path: tuple[cst.CSTNode, ...] | None,
+        scope: ast.AST,
+        events: ScopeEvents,
+        forwards: list[tuple[ast.Call, bool]],
+        block: tuple[list[ast.stmt], int, int] | None,
         via_helper: bool,
+        whole: bool,
     ) -> Fix | None:
-        if walker.has_yield:
+        if events.has_yield:
             return None
-        torch_name, imports = self.ctx.module_ref("torch")
-        safe = not via_helper and (isinstance(scope, cst.Module) or self._returns_scalars(walker))
-        applicability = "safe" if safe else "unsafe"
-        whole = (
-            isinstance(scope, cst.FunctionDef)
-            and _EVAL_NAME.match(scope.name.value)
-            and not any(kind == "train" for kind, _, _ in walker.events)
-            and (start_path is None or start_path[0] is scope.body)
-            and not scope.asynchronous
-        )
-        if whole:
-            assert isinstance(scope, cst.FunctionDef)
-            decorator = cst.Decorator(cst.parse_expression(f"{torch_name}.no_grad()"))
-            new = scope.with_changes(decorators=[*scope.decorators, decorator])
-            return Fix(applicability, "Decorate the function with `@torch.no_grad()`", {scope: new}, imports)
-        block, first, last = _common_block(exposed, start_path)
+        file = self.file
+        torch_name, imports = file.module_ref("torch")
+        safe = not via_helper and (isinstance(scope, ast.Module) or self._returns_numbers(scope))
+        if whole and isinstance(scope, FunctionNode) and self._decorator_binds(scope, torch_name, imports):
+            message = SAFE_DECORATOR if safe else UNSAFE_DECORATOR
+            edit = add_decorator(scope, f"{torch_name}.no_grad()")
+            return Fix("safe" if safe else "unsafe", message, (edit,), imports, uses=(torch_name.split(".")[0],))
         if block is None:
             return None
-        stmts = list(block.body[first : last + 1])
-        head = stmts[0]
-        inner = [head.with_changes(leading_lines=()), *stmts[1:]]
-        with_node = cst.With(
-            items=[cst.WithItem(cst.parse_expression(f"{torch_name}.no_grad()"))],
-            body=cst.IndentedBlock(body=inner),
-            leading_lines=head.leading_lines,
-        )
-        replacements: dict[cst.CSTNode, object] = {head: with_node}
-        for stmt in stmts[1:]:
-            replacements[stmt] = cst.RemovalSentinel.REMOVE
-        return Fix(applicability, "Wrap the evaluation in `with torch.no_grad():`", replacements, imports)  # type: ignore[arg-type]
+        statements, first, last = block
+        edits = wrap_with(statements[first : last + 1], f"{torch_name}.no_grad()")
+        message = SAFE_MESSAGE if safe else UNSAFE_MESSAGE
+        return Fix("safe" if safe else "unsafe", message, edits, imports, uses=(torch_name.split(".")[0],))
 
-    def _returns_scalars(self, walker: _ScopeWalker) -> bool:
-        return all(r.value is None or _scalar(r.value, walker.assigns, 0) for r in walker.returns)
+    def _decorator_binds(self, func: ast.AST, torch_name: str, imports: tuple[str, ...]) -> bool:
+        """A decorator runs when the ``def`` runs: ``torch`` must be bound by then (not only
+        imported later, or inside ``if __name__ == "__main__":``)."""
+        if imports:
+            return True  # the fix adds `import torch` at the top
+        outer = self.file.enclosing_function(func)
+        if outer is not None:
+            return True  # a nested def runs with its enclosing function, after module imports
+        return self.file.bound_unconditionally_before(torch_name.split(".")[0], func)
 
-
-def _off_by_default(call: cst.Call, func: cst.FunctionDef) -> bool:
-    """``R.train(flag)`` where ``flag`` is a parameter of ``func`` defaulting to False."""
-    if len(call.args) != 1 or not isinstance(call.args[0].value, cst.Name):
-        return False
-    flag = call.args[0].value.value
-    for param in [*func.params.params, *func.params.kwonly_params]:
-        if param.name.value == flag:
-            default = param.default
-            return isinstance(default, cst.Name) and default.value == "False"
-    return False
-
-
-def _is_backward(node: cst.CSTNode) -> bool:
-    return (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value == "backward"
-    )
-
-
-def _iter_functions(module: cst.Module) -> Iterator[cst.FunctionDef]:
-    for stmt in module.body:
-        if isinstance(stmt, cst.FunctionDef):
-            yield stmt
-        elif isinstance(stmt, cst.ClassDef):
-            for inner in stmt.body.body:
-                if isinstance(inner, cst.FunctionDef):
-                    yield inner
-
-
-def _scalar(expr: cst.BaseExpression, assigns: dict[str, list[cst.BaseExpression]], depth: int) -> bool:
-    """Conservatively: is ``expr`` a plain Python value (no tensor a caller could differentiate)?"""
-    if depth > 6:
-        return False
-    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+    def _returns_numbers(self, scope: ast.AST) -> bool:
+        """Every return hands back a plain Python value (or nothing): no tensor a caller could
+        differentiate loses its history."""
+        flow = self.file.flow(scope)
+        for ret, value in flow.returns:
+            if ret.value is None or is_constant(ret.value, None):
+                continue
+            if value.kind == NUMBER or (value.kind == SEQ and (value.elem is None or value.elem.kind == NUMBER)):
+                continue
+            return False
         return True
-    if isinstance(expr, cst.Name):
-        if expr.value in ("None", "True", "False"):
-            return True
-        values = assigns.get(expr.value)
-        return bool(values) and all(_scalar(v, assigns, depth + 1) for v in values)
-    if isinstance(expr, cst.Call):
-        func = expr.func
-        if isinstance(func, cst.Name) and func.value in _SCALAR_CALLS:
-            return True
-        return isinstance(func, cst.Attribute) and func.attr.value in _SCALAR_METHODS
-    if isinstance(expr, cst.BinaryOperation):
-        return _scalar(expr.left, assigns, depth + 1) and _scalar(expr.right, assigns, depth + 1)
-    if isinstance(expr, cst.UnaryOperation):
-        return _scalar(expr.expression, assigns, depth + 1)
-    if isinstance(expr, (cst.Tuple, cst.List)):
-        return all(_scalar(e.value, assigns, depth + 1) for e in expr.elements if isinstance(e, cst.Element))
-    if isinstance(expr, cst.Dict):
-        return all(isinstance(e, cst.DictElement) and _scalar(e.value, assigns, depth + 1) for e in expr.elements)
-    return False
 
 
-def _common_block(
-    exposed: list[tuple[cst.Call, tuple[cst.CSTNode, ...], bool]],
-    start_path: tuple[cst.CSTNode, ...] | None,
-) -> tuple[cst.IndentedBlock | cst.Module | None, int, int]:
-    """The innermost statement block holding every exposed forward (and the eval() call), and
-    the range of its statements to wrap."""
-    paths = [p for _, p, _ in exposed]
-    if start_path is not None:
-        paths.append(start_path)
-    common = 0
-    shortest = min(len(p) for p in paths)
-    while common < shortest and all(p[common] is paths[0][common] for p in paths):
-        common += 1
-    # paths[0][:common] is shared; find the deepest shared block.
-    for depth in range(common - 1, -1, -1):
-        node = paths[0][depth]
-        if isinstance(node, (cst.IndentedBlock, cst.Module)):
-            body = list(node.body)
-            indices = []
-            for _, p, _ in exposed:
-                stmt = p[depth + 1] if depth + 1 < len(p) else None
-                index = -1 if stmt is None else _index(body, stmt)
-                if index < 0:
-                    return None, 0, 0
-                indices.append(index)
-            return node, min(indices), max(indices)
-    return None, 0, 0
 
 
-def _index(body: list[cst.CSTNode], stmt: cst.CSTNode) -> int:
-    for i, s in enumerate(body):
-        if s is stmt:
-            return i
-    return -1
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 EvalWithoutNoGrad.VALID = [
     Valid(
@@ -946,6 +669,102 @@ EvalWithoutNoGrad.VALID = [
 ]
 
 EvalWithoutNoGrad.INVALID = [
+    Invalid(
+        code="""
+            import torch
+            import torch.nn as nn
+
+            net = nn.Linear(8, 2)
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            loss_fn = nn.CrossEntropyLoss()
+            batches = [(torch.randn(4, 8), torch.randint(0, 2, (4,))) for _ in range(3)]
+
+            for epoch in range(2):
+                net.train()
+                for x, y in batches:
+                    opt.zero_grad()
+                    loss = loss_fn(net(x), y)
+                    loss.backward()
+                    opt.step()
+                net.eval()
+                hits = 0
+                for x, y in batches:
+                    hits += (net(x).argmax(1) == y).sum().item()
+                print(epoch, hits)
+
+            for x, y in batches:
+                print((net(x).argmax(1) == y).float().mean().item())
+            """,
+        line=19,
+        count=2,
+        applicability="safe",
+        fixed="""
+            import torch
+            import torch.nn as nn
+
+            net = nn.Linear(8, 2)
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            loss_fn = nn.CrossEntropyLoss()
+            batches = [(torch.randn(4, 8), torch.randint(0, 2, (4,))) for _ in range(3)]
+
+            for epoch in range(2):
+                net.train()
+                for x, y in batches:
+                    opt.zero_grad()
+                    loss = loss_fn(net(x), y)
+                    loss.backward()
+                    opt.step()
+                net.eval()
+                hits = 0
+                with torch.no_grad():
+                    for x, y in batches:
+                        hits += (net(x).argmax(1) == y).sum().item()
+                print(epoch, hits)
+
+            with torch.no_grad():
+                for x, y in batches:
+                    print((net(x).argmax(1) == y).float().mean().item())
+            """,
+        why="#15: a script's epoch loop holds training and validation, and a test loop follows it: each "
+        "evaluation loop is its own finding and only it is wrapped, never the training",
+    ),
+    Invalid(
+        code="""
+            def score(net, batches):
+                net.eval()
+                hits = 0
+                for x, y in batches:
+                    hits += (net(x).argmax(1) == y).sum().item()
+                return hits
+
+
+            if __name__ == "__main__":
+                import torch
+
+                net = torch.nn.Linear(8, 2)
+                print(score(net, [(torch.randn(4, 8), torch.randint(0, 2, (4,)))]))
+            """,
+        line=5,
+        applicability="safe",
+        fixed="""
+            def score(net, batches):
+                net.eval()
+                hits = 0
+                with torch.no_grad():
+                    for x, y in batches:
+                        hits += (net(x).argmax(1) == y).sum().item()
+                return hits
+
+
+            if __name__ == "__main__":
+                import torch
+
+                net = torch.nn.Linear(8, 2)
+                print(score(net, [(torch.randn(4, 8), torch.randint(0, 2, (4,)))]))
+            """,
+        why="#15: torch is imported only under `if __name__ == '__main__':`, so a decorator would run "
+        "before it is bound; the loop is wrapped in the body, which runs after the import",
+    ),
     Invalid(
         code="""
             import torch
@@ -1592,5 +1411,189 @@ EvalWithoutNoGrad.INVALID = [
             """,
         applicability="unsafe",
         why="models in a dict: self.model[key].eval() covers self.model[\"generator\"](x) in a helper",
+    ),
+]
+
+# Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        code={
+            "evaluation.py": """
+                def evaluate(model, loader, criterion):
+                    model.eval()
+                    total = 0.0
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                    model.train()
+                    return total / len(loader)
+                """,
+            "train.py": """
+                import torch
+                from evaluation import evaluate
+
+
+                def fit(model, train_loader, val_loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        for x, y in train_loader:
+                            optimizer.zero_grad()
+                            criterion(model(x), y).backward()
+                            optimizer.step()
+                        print(epoch, evaluate(model, val_loader, criterion))
+                """,
+        },
+        path="evaluation.py",
+        line=5,
+        applicability="safe",
+        fixed="""
+            import torch
+
+            def evaluate(model, loader, criterion):
+                model.eval()
+                total = 0.0
+                with torch.no_grad():
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                model.train()
+                return total / len(loader)
+            """,
+        why="an evaluation helper in another module, called unguarded from the epoch loop of train.py",
+    ),
+    Invalid(
+        code={
+            "sampling.py": """
+                import torch
+
+
+                def sample_images(generator, epoch, device):
+                    noise = torch.randn(16, 64, device=device)
+                    images = generator(noise)
+                    torch.save(images, f"samples_{epoch}.pt")
+                """,
+            "train.py": """
+                import torch
+                from sampling import sample_images
+
+
+                def train(generator, critic, loader, opt_g, epochs, device):
+                    for epoch in range(epochs):
+                        for real in loader:
+                            opt_g.zero_grad()
+                            fake = generator(torch.randn(real.size(0), 64, device=device))
+                            (-critic(fake).mean()).backward()
+                            opt_g.step()
+                        sample_images(generator, epoch, device)
+                """,
+        },
+        path="sampling.py",
+        line=6,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            @torch.no_grad()
+            def sample_images(generator, epoch, device):
+                noise = torch.randn(16, 64, device=device)
+                images = generator(noise)
+                torch.save(images, f"samples_{epoch}.pt")
+            """,
+        why="a GAN sampling function with no .eval() at all, reached from the training loop of another file",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            class Scorer:
+                def __init__(self, model, device):
+                    self.model = model
+                    self.device = device
+
+                def run(self, loader):
+                    self.model = self.model.eval().to(self.device)
+                    scores = []
+                    for x in loader:
+                        scores.append(self.model(x.to(self.device)).argmax(1).tolist())
+                    return scores
+            """,
+        line=13,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            class Scorer:
+                def __init__(self, model, device):
+                    self.model = model
+                    self.device = device
+
+                def run(self, loader):
+                    self.model = self.model.eval().to(self.device)
+                    scores = []
+                    with torch.no_grad():
+                        for x in loader:
+                            scores.append(self.model(x.to(self.device)).argmax(1).tolist())
+                    return scores
+            """,
+        why="a chained mode switch: self.model = self.model.eval().to(device)",
+    ),
+]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        code={
+            "evaluation.py": """
+                def evaluate(model, loader, criterion):
+                    model.eval()
+                    total = 0.0
+                    for x, y in loader:
+                        total += criterion(model(x), y).item()
+                    model.train()
+                    return total / len(loader)
+                """,
+            "train.py": """
+                import torch
+                from evaluation import evaluate
+
+
+                def fit(model, train_loader, val_loader, optimizer, criterion, epochs):
+                    for epoch in range(epochs):
+                        for x, y in train_loader:
+                            optimizer.zero_grad()
+                            criterion(model(x), y).backward()
+                            optimizer.step()
+                        with torch.no_grad():
+                            print(epoch, evaluate(model, val_loader, criterion))
+                """,
+        },
+        why="the only caller, in another file, runs the evaluation helper under torch.no_grad()",
+    ),
+    Valid(
+        code={
+            "sampling.py": """
+                import torch
+
+
+                def sample_images(generator, epoch, device):
+                    noise = torch.randn(16, 64, device=device)
+                    images = generator(noise)
+                    torch.save(images, f"samples_{epoch}.pt")
+                """,
+            "train.py": """
+                import torch
+                from sampling import sample_images
+
+
+                def train(generator, critic, loader, opt_g, epochs, device):
+                    for epoch in range(epochs):
+                        for real in loader:
+                            opt_g.zero_grad()
+                            fake = generator(torch.randn(real.size(0), 64, device=device))
+                            (-critic(fake).mean()).backward()
+                            opt_g.step()
+                        with torch.no_grad():
+                            sample_images(generator, epoch, device)
+                """,
+        },
+        why="the sampling function is called under torch.no_grad() by the training loop",
     ),
 ]

@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import libcst as cst
 
 from memlint.context import dotted_name, walk
-from memlint.rule import Fix, Invalid, Rule, Valid
+from memlint.legacy_rule import Fix, Invalid, Rule, Valid
 
 # Calls that hand back their first argument's data, with whether they copy it.
 _WRAPPERS = {

@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import libcst as cst
 
 from memlint.context import dotted_name
-from memlint.rule import Invalid, Rule, Valid
+from memlint.legacy_rule import Invalid, Rule, Valid
 
 _EMPTY_CACHE = frozenset(
     {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from memlint.rule import Invalid, Option, Rule, Valid
+from memlint.legacy_rule import Invalid, Option, Rule, Valid
 
 # Keras methods that take batch_size, and the position of batch_size among their positional args.
 _KERAS_METHODS = {"fit": 2, "evaluate": 2, "predict": 1}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from memlint.rule import Fix, Invalid, Rule, Valid
+from memlint.legacy_rule import Fix, Invalid, Rule, Valid
 from memlint.rules._keras import KERAS_LIBRARIES, is_tiny_loop, keras_facts, receiver_key, repeating_loop, walk
 
 # Argument names that usually hold a dataset or a generator, which predict_on_batch cannot take.

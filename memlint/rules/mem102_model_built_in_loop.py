@@ -12,7 +12,7 @@ from __future__ import annotations
 import libcst as cst
 
 from memlint.context import FileContext
-from memlint.rule import Fix, Invalid, Rule, Valid
+from memlint.legacy_rule import Fix, Invalid, Rule, Valid
 from memlint.rules._keras import (
     KERAS_LIBRARIES,
     KerasFacts,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from memlint.rule import Invalid, Rule, Valid
+from memlint.legacy_rule import Invalid, Rule, Valid
 from memlint.rules._keras import KERAS_LIBRARIES, KerasFacts, keras_facts
 
 _FIT_KEYWORDS = frozenset({"epochs", "batch_size", "validation_data", "validation_split", "callbacks", "steps_per_epoch"})

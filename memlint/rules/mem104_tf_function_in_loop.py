@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from memlint.rule import Invalid, Rule, Valid
+from memlint.legacy_rule import Invalid, Rule, Valid
 from memlint.rules._keras import repeating_loop, walk
 
 _TF_FUNCTION = frozenset({"tensorflow.function", "tensorflow.compat.v2.function", "tensorflow.compat.v1.function"})

@@ -3,8 +3,9 @@
 Only for the verifier's tests, so they do not depend on which real rules exist yet.
 """
 
-import libcst as cst
+import ast
 
+from memlint.fixes import append_method
 from memlint.rule import Fix, Rule
 
 
@@ -13,12 +14,12 @@ class AppendLossItem(Rule):
     name = "append-loss-item"
     summary = "a loss tensor appended to a list keeps its graph alive"
     fix_availability = "always"
+    fix_kinds = {"use .item()": "safe"}
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value == "append" and len(node.args) == 1):
+        if not (isinstance(func, ast.Attribute) and func.attr == "append" and len(node.args) == 1):
             return
-        arg = node.args[0].value
-        if isinstance(arg, cst.Name) and arg.value == "loss":
-            item = cst.Call(func=cst.Attribute(value=arg, attr=cst.Name("item")))
-            self.report(node, "append loss.item()", Fix("safe", "use .item()", {arg: item}))
+        arg = node.args[0]
+        if isinstance(arg, ast.Name) and arg.id == "loss":
+            self.report(node, "append loss.item()", Fix("safe", "use .item()", (append_method(arg, "item"),)))

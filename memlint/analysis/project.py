@@ -1,0 +1,657 @@
+"""The project index: what each file of a project defines, imports and calls, joined across files.
+
+Per file, a ``FileSummary`` (plain data, cached with the lint results and keyed on the file's
+content) holds its module name, its imports resolved to qualified names, its functions and
+classes (with their bases), the grad-guard wrappers it defines, and its calls of project code,
+each with the grad guard at the call, the calling function, and whether the call repeats in a
+loop of a function that trains.
+
+``Project`` joins the summaries: which file defines a module, where each function is called from,
+which functions every caller guards (a fixed point over the call graph, cycles not guarded), and
+which files a file depends on (for the cache). Rules never see it directly: ``FileAnalysis`` asks
+it through ``self.project`` when a question crosses a file (``resolve_call``, ``callers``,
+``guarded_by_callers``, ``subclasses``, guard wrappers imported from another module). The value
+of a helper in another file is computed by that file's own flow, on demand, from its parsed tree.
+
+The project root is the nearest directory above the checked paths holding ``pyproject.toml``,
+``setup.cfg``, ``setup.py`` or a VCS directory.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from memlint.analysis.syntax import FunctionNode, ParseFailure, dotted, parse_python
+
+if TYPE_CHECKING:
+    from memlint.analysis.file import FileAnalysis
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git", ".hg", ".svn")
+MAX_PROJECT_FILES = 5000
+SKIP_DIRS = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "build", "dist", "node_modules", "__pycache__",
+        ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".memlint_cache", "site-packages", ".eggs",
+    }
+)
+MAX_RESOLVE_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class CallSite:
+    callee: str  # qualified name of the project function (or class method) it calls
+    caller: str | None  # qualified name of the calling function; None at module level
+    guard: str | None  # grad guard at the call ("off", "phase") or None
+    line: int
+    column: int  # ast col_offset
+    in_training_loop: bool  # repeats in a loop of a function (or script) that trains
+
+
+@dataclass
+class FileSummary:
+    path: str
+    module: str
+    digest: str
+    imports: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, int] = field(default_factory=dict)  # qualname -> line
+    classes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # qualname -> qualified bases
+    guard_wrappers: tuple[str, ...] = ()
+    calls: tuple[CallSite, ...] = ()
+    parsed: bool = True
+
+
+def find_root(start: Path) -> Path:
+    """The project root above ``start``: the nearest directory with a project or VCS marker, else
+    ``start``'s own directory."""
+    start = start.resolve()
+    directory = start if start.is_dir() else start.parent
+    for candidate in [directory, *directory.parents]:
+        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
+            return candidate
+    return directory
+
+
+def module_name(root: Path, path: Path) -> str:
+    """Dotted module name of ``path`` under ``root`` (``src/`` layouts: relative to ``src``)."""
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path.stem
+    parts = list(relative.with_suffix("").parts)
+    if len(parts) > 1 and parts[0] == "src":
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(p.replace("-", "_") for p in parts) or path.stem
+
+
+def project_files(root: Path, limit: int = MAX_PROJECT_FILES) -> list[Path]:
+    """The project's Python files, in a stable order (virtualenvs, builds and caches skipped)."""
+    found: list[Path] = []
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                found.append(Path(directory) / name)
+                if len(found) >= limit:
+                    return found
+    return found
+
+
+def digest_bytes(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def read_regular(path: Path | str, limit: int | None = None) -> bytes | None:
+    """A regular file's bytes, or None: a FIFO or device is never read (it could block), and a
+    file over ``limit`` bytes is left out of the project."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (limit is not None and info.st_size > limit):
+            return None
+        with open(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]) -> FileSummary:
+    """The summary of one analysed file; calls are kept only when they reach project code."""
+    module = file.module_name
+    summary = FileSummary(file.path, module, digest, imports=dict(file.imports))
+    for node in file.nodes:
+        if isinstance(node, FunctionNode):
+            summary.functions[file.qualified_name(node)] = node.lineno
+        elif isinstance(node, ast.ClassDef):
+            bases = []
+            for base in node.bases:
+                name = file.qualname(base)
+                if name is None:
+                    local = dotted(base)
+                    if local in file.classes:
+                        name = file.qualified_name(file.classes[local])
+                bases.append(name or dotted(base) or "")
+            summary.classes[file.qualified_name(node)] = tuple(bases)
+    summary.guard_wrappers = tuple(f"{module}.{name}" for name in sorted(file.guard_wrappers))
+
+    def in_project(name: str) -> bool:
+        head = name.split(".")
+        return any(".".join(head[:i]) in project_modules for i in range(len(head), 0, -1))
+
+    calls = []
+    trains_cache: dict[int, bool] = {}
+    for node in file.nodes:
+        if not isinstance(node, ast.Call):
+            continue
+        callee = _callee(file, node)
+        if callee is None or not (callee.startswith(module + ".") or in_project(callee)):
+            continue
+        scope = file.enclosing_function(node)
+        caller = file.qualified_name(scope) if scope is not None else None
+        training = False
+        if file.enclosing_loops(node):
+            owner = scope or file.tree
+            if id(owner) not in trains_cache:
+                trains_cache[id(owner)] = bool(file.flow(owner, 1).step_calls)
+            training = trains_cache[id(owner)]
+        calls.append(CallSite(callee, caller, file.guard_at(node), node.lineno, node.col_offset, training))
+    summary.calls = tuple(calls)
+    return summary
+
+
+def _callee(file: "FileAnalysis", call: ast.Call) -> str | None:
+    """The qualified name a call reaches: a function of this module, a method of the enclosing
+    class (``self.f``), or an imported name (``utils.evaluate``, ``from .engine import step``)."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        if func.id in file.module_functions:
+            return f"{file.module_name}.{func.id}"
+        return file.imports.get(func.id)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
+        cls = file.enclosing_class(call)
+        return f"{file.qualified_name(cls)}.{func.attr}" if cls is not None else None
+    name = dotted(func)
+    if name is not None and name.split(".")[0] in file.imports:
+        return file.qualname(func)
+    return None
+
+
+class Project:
+    """Summaries of every file of a project, joined. Parsed trees of other files are loaded on
+    demand (a helper's return value) and kept for the run."""
+
+    def __init__(self, root: Path, summaries: Iterable[FileSummary]) -> None:
+        self.root = root
+        self.summaries: dict[str, FileSummary] = {}
+        self.by_module: dict[str, FileSummary] = {}
+        self.callers_by_callee: dict[str, list[tuple[FileSummary, CallSite]]] = {}
+        for summary in summaries:
+            self.add(summary)
+        self._analyses: dict[str, "FileAnalysis | None"] = {}
+        self._guarded: dict[str, bool] = {}
+        self._texts: dict[str, str] = {}
+
+    def add(self, summary: FileSummary) -> None:
+        old = self.summaries.get(summary.path)
+        if old is not None:
+            self.by_module.pop(old.module, None)
+            for site in old.calls:
+                sites = self.callers_by_callee.get(site.callee, [])
+                sites[:] = [(s, c) for s, c in sites if s is not old]
+        self.summaries[summary.path] = summary
+        self.by_module[summary.module] = summary
+        for site in summary.calls:
+            self.callers_by_callee.setdefault(site.callee, []).append((summary, site))
+        self.__dict__.pop("_guarded", None)
+        self._guarded = {}
+        self.__dict__.get("_analyses", {}).pop(summary.path, None)
+
+    @property
+    def modules(self) -> frozenset[str]:
+        return frozenset(self.by_module)
+
+    # ------------------------------------------------------------------ names
+    def summary(self, path: str) -> FileSummary | None:
+        return self.summaries.get(os.path.abspath(path))
+
+    def module_name(self, path: str) -> str:
+        summary = self.summary(str(path))
+        return summary.module if summary is not None else module_name(self.root, Path(path))
+
+    def locate(self, qualified: str, depth: int = 0) -> tuple[FileSummary, str] | None:
+        """The file defining ``qualified`` and the name inside it (``Class.method`` or ``f``),
+        following re-exports (``from .utils import evaluate`` in a package ``__init__``)."""
+        if depth > MAX_RESOLVE_DEPTH:
+            return None
+        parts = qualified.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            summary = self.by_module.get(".".join(parts[:cut]))
+            if summary is None:
+                continue
+            inner = ".".join(parts[cut:])
+            full = f"{summary.module}.{inner}"
+            if full in summary.functions or full in summary.classes:
+                return summary, inner
+            head = parts[cut]
+            target = summary.imports.get(head)
+            if target is not None and target != qualified:
+                rest = ".".join(parts[cut + 1:])
+                return self.locate(f"{target}.{rest}" if rest else target, depth + 1)
+            # A method of a class defined here, inherited from a base elsewhere.
+            owner = ".".join(parts[: cut + 1])
+            if owner in summary.classes and len(parts) > cut + 1:
+                for base in summary.classes[owner]:
+                    found = self.locate(f"{base}.{parts[-1]}", depth + 1) if base else None
+                    if found is not None:
+                        return found
+            return None
+        return None
+
+    def analysis(self, summary: FileSummary) -> "FileAnalysis | None":
+        """The parsed, analysed file of a summary (None when it cannot be read)."""
+        if summary.path in self._analyses:
+            return self._analyses[summary.path]
+        from memlint.analysis.file import FileAnalysis
+
+        found: FileAnalysis | None = None
+        text = self._texts.get(summary.path)
+        if text is None:
+            text = _read_text(summary.path)
+        if text is not None:
+            try:
+                tree = parse_python(text, summary.path)
+                found = FileAnalysis(tree, summary.path, text, summary.module, ProjectView(self))
+            except (ParseFailure, RecursionError):
+                found = None
+        self._analyses[summary.path] = found
+        return found
+
+    def remember_text(self, path: str, text: str) -> None:
+        """The text of a file as the caller has it (an unsaved editor buffer, a decoded file)."""
+        self._texts[os.path.abspath(path)] = text
+        self._analyses.pop(os.path.abspath(path), None)
+
+    def definition(self, qualified: str) -> tuple["FileAnalysis", ast.AST] | None:
+        located = self.locate(qualified)
+        if located is None:
+            return None
+        summary, inner = located
+        owner = self.analysis(summary)
+        if owner is None:
+            return None
+        node = _find_definition(owner.tree, inner.split("."))
+        return (owner, node) if node is not None else None
+
+    # ------------------------------------------------------------------ callers
+    def sites(self, qualified: str) -> list[tuple[FileSummary, CallSite]]:
+        return list(self.callers_by_callee.get(qualified, ()))
+
+    def guarded(self, qualified: str, visiting: frozenset[str] = frozenset()) -> bool | None:
+        """Every project call of ``qualified`` runs with grad off: under a guard, or inside a
+        function itself guarded this way. None when the project never calls it."""
+        if qualified in self._guarded:
+            return self._guarded[qualified]
+        sites = self.sites(qualified)
+        if not sites:
+            return None
+        if qualified in visiting:
+            return False
+        result = True
+        for _, site in sites:
+            if site.guard is not None:
+                continue
+            if site.caller is None or self.guarded(site.caller, visiting | {qualified}) is not True:
+                result = False
+                break
+        self._guarded[qualified] = result
+        return result
+
+    def caller_libraries(self, path: str) -> frozenset[str]:
+        """Top-level packages imported by the project files that call this file's functions, or
+        that this file imports from: a helper module that never imports torch still runs torch
+        code for its callers, and a script that only imports the project's engine trains too."""
+        summary = self.summary(path)
+        if summary is None:
+            return frozenset()
+        prefix = summary.module + "."
+        found: set[str] = set()
+        for callee, sites in self.callers_by_callee.items():
+            if callee.startswith(prefix):
+                for caller, _ in sites:
+                    found.update(q.split(".")[0] for q in caller.imports.values())
+        for qualified in summary.imports.values():
+            for candidate in _module_prefixes(qualified):
+                target = self.by_module.get(candidate)
+                if target is not None:
+                    found.update(q.split(".")[0] for q in target.imports.values())
+                    break
+        return frozenset(found)
+
+    # ------------------------------------------------------------------ the cache
+    def dependency_digest(self, path: str) -> str:
+        """What one file's findings depend on beyond its own text: the files it imports from the
+        project (three levels deep), and the calls other files make of its functions."""
+        summary = self.summary(path)
+        if summary is None:
+            return ""
+        path = summary.path
+        seen: set[str] = {path}
+        frontier = [summary]
+        for _ in range(3):
+            next_frontier = []
+            for current in frontier:
+                for qualified in current.imports.values():
+                    for candidate in _module_prefixes(qualified):
+                        target = self.by_module.get(candidate)
+                        if target is not None and target.path not in seen:
+                            seen.add(target.path)
+                            next_frontier.append(target)
+                            break
+            frontier = next_frontier
+        digest = hashlib.sha256()
+        for dependency in sorted(seen - {path}):
+            digest.update(f"{dependency}\0{self.summaries[dependency].digest}\n".encode("utf-8", "surrogateescape"))
+        prefix = summary.module + "."
+        for callee in sorted(c for c in self.callers_by_callee if c.startswith(prefix)):
+            for caller_summary, site in self.callers_by_callee[callee]:
+                if caller_summary.path != path:
+                    digest.update(repr((callee, caller_summary.path, site)).encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
+
+
+class ProjectView:
+    """What a ``FileAnalysis`` asks of the project (see ``file.py``)."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def module_name(self, path: str) -> str:
+        return self.project.module_name(path)
+
+    def caller_libraries(self, path: str) -> frozenset[str]:
+        return self.project.caller_libraries(path)
+
+    def resolve_function(self, file: "FileAnalysis", name: str) -> list[tuple["FileAnalysis", ast.AST]]:
+        qualified = file.qualify(name)
+        if qualified is None:
+            return []
+        found = self.project.definition(qualified)
+        if found is None or not isinstance(found[1], FunctionNode):
+            return []
+        return [found]
+
+    def resolve_class(self, file: "FileAnalysis", name: str) -> tuple["FileAnalysis", ast.ClassDef] | None:
+        qualified = name if name.startswith(file.module_name + ".") else (file.qualify(name) or name)
+        found = self.project.definition(qualified)
+        if found is None or not isinstance(found[1], ast.ClassDef):
+            return None
+        return found  # type: ignore[return-value]
+
+    def class_subclasses(self, qualified: str, roots: Sequence[str], depth: int) -> bool:
+        found = self.project.definition(qualified)
+        if found is None or not isinstance(found[1], ast.ClassDef):
+            return False
+        owner, cls = found
+        return owner.subclasses(cls, roots, depth)
+
+    def is_guard_wrapper(self, file: "FileAnalysis", name: str) -> bool:
+        if not name:
+            return False
+        qualified = file.qualify(name)
+        if qualified is None:
+            return False
+        located = self.project.locate(qualified)
+        if located is None:
+            return False
+        summary, inner = located
+        return f"{summary.module}.{inner}" in summary.guard_wrappers
+
+    def callers_guard(self, file: "FileAnalysis", func: ast.AST) -> bool | None:
+        return self.project.guarded(file.qualified_name(func))
+
+    def callers(self, file: "FileAnalysis", func: ast.AST) -> list[tuple["FileAnalysis", ast.Call]]:
+        """Calls of ``func`` from the project's other files."""
+        found = []
+        here = os.path.abspath(file.path)
+        for summary, site in self.project.sites(file.qualified_name(func)):
+            if summary.path == here:
+                continue
+            owner = self.project.analysis(summary)
+            if owner is None:
+                continue
+            call = next(
+                (
+                    n
+                    for n in owner.nodes
+                    if isinstance(n, ast.Call) and n.lineno == site.line and n.col_offset == site.column
+                ),
+                None,
+            )
+            if call is not None:
+                found.append((owner, call))
+        return found
+
+
+def _module_prefixes(qualified: str) -> list[str]:
+    parts = qualified.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def _find_definition(tree: ast.Module, path: list[str]) -> ast.AST | None:
+    body: list[ast.stmt] = tree.body
+    node: ast.AST | None = None
+    for part in path:
+        node = None
+        for stmt in body:
+            if isinstance(stmt, (*FunctionNode, ast.ClassDef)) and stmt.name == part:
+                node = stmt
+        if node is None:
+            return None
+        body = node.body  # type: ignore[attr-defined]
+    return node
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        from memlint.source import read_source
+
+        return read_source(Path(path)).text
+    except Exception:
+        return None
+
+
+def build_project(
+    root: Path,
+    paths: Sequence[Path],
+    cached: "dict[str, FileSummary] | None" = None,
+    texts: "dict[str, tuple[bytes, str]] | None" = None,
+    limit: int | None = None,
+) -> tuple[Project, dict[str, FileSummary]]:
+    """Summarize every file (reusing ``cached`` summaries whose digest still matches) and join them.
+
+    ``texts``: path -> (raw bytes, decoded text) already read by the caller. Returns the project
+    and the summaries that were computed fresh (for the cache).
+    """
+    from memlint.analysis.file import FileAnalysis
+
+    cached = cached or {}
+    texts = texts or {}
+    modules = {os.path.abspath(p): module_name(root, p) for p in paths}
+    project_modules = frozenset(_all_prefixes(modules.values()))
+    summaries: list[FileSummary] = []
+    fresh: dict[str, FileSummary] = {}
+    for path in paths:
+        key = os.path.abspath(path)
+        if key in texts:
+            raw, text = texts[key]
+        else:
+            raw = read_regular(path, limit)  # type: ignore[assignment]
+            if raw is None:
+                continue
+            text = None  # type: ignore[assignment]
+        digest = digest_bytes(raw)
+        old = cached.get(key)
+        if old is not None and old.digest == digest and old.module == modules[key]:
+            summaries.append(old)
+            continue
+        if text is None:
+            text = _read_text(key)
+        summary = FileSummary(key, modules[key], digest, parsed=False)
+        if text is not None:
+            try:
+                file = FileAnalysis(parse_python(text, key), key, text, modules[key])
+                summary = summarize(file, digest, project_modules)
+            except (ParseFailure, RecursionError):
+                pass
+        summaries.append(summary)
+        fresh[key] = summary
+    return Project(root, summaries), fresh
+
+
+def _all_prefixes(names: Iterable[str]) -> set[str]:
+    found = set()
+    for name in names:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            found.add(".".join(parts[:i]))
+    return found
+
+
+_IMPORT_WORDS = re.compile(r"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]+([^\n#]+)|import[ \t]+([^\n#]+))", re.MULTILINE)
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _import_words(text: str) -> set[str]:
+    """Every name that appears in the import statements of a text (modules and imported names)."""
+    words: set[str] = set()
+    for match in _IMPORT_WORDS.finditer(text):
+        for group in match.groups():
+            if group:
+                words.update(_WORD.findall(group))
+    return words
+
+
+def relevant_files(
+    root: Path, targets: Sequence[Path], candidates: Sequence[Path], limit: int | None = None
+) -> list[Path]:
+    """The files of the project that can matter to the checked ones: the checked files, what they
+    import (three levels), and the files that mention their modules (possible callers). A run that
+    checks most of the project takes all of it."""
+    target_set = {str(t) for t in targets}
+    if len(target_set) * 2 >= len(candidates):
+        return list(dict.fromkeys([*candidates, *targets]))
+    modules = {str(p): module_name(root, p) for p in candidates}
+    texts: dict[str, str] = {}
+
+    def text_of(path: str) -> str:
+        if path not in texts:
+            raw = read_regular(path, limit)
+            texts[path] = raw.decode("utf-8", errors="replace") if raw is not None else ""
+        return texts[path]
+
+    chosen = set(target_set)
+    frontier = set(target_set)
+    for _ in range(3):  # what the checked files import, transitively
+        words: set[str] = set()
+        for path in frontier:
+            words |= _import_words(text_of(path))
+        frontier = {p for p, m in modules.items() if p not in chosen and set(m.split(".")) & words}
+        chosen |= frontier
+        if not frontier:
+            break
+    names = {modules.get(t, Path(t).stem).rsplit(".", 1)[-1] for t in target_set}
+    for path in modules:  # who may call them
+        if path not in chosen and names & _import_words(text_of(path)):
+            chosen.add(path)
+    return list(dict.fromkeys(p for p in [*candidates, *targets] if str(p) in chosen))
+
+
+def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> dict[str, tuple[Project, str]]:  # type: ignore[no-untyped-def]
+    """For each checked ``.py`` file: its project and the digest of what its findings depend on
+    in other files. Summaries come from ``cache`` (a ``memlint.cache.Cache``) when unchanged."""
+    by_root: dict[Path, list[Path]] = {}
+    for target in targets:
+        if target.suffix != ".py":
+            continue
+        by_root.setdefault(find_root(target), []).append(target)
+    prepared: dict[str, tuple[Project, str]] = {}
+    for root, members in by_root.items():
+        marked = any((root / marker).exists() for marker in ROOT_MARKERS)
+        if marked:
+            candidates = project_files(root)
+        else:  # a loose script: its own directory only
+            candidates = sorted(p for p in root.glob("*.py") if p.is_file())
+        files = relevant_files(root, members, candidates, limit)
+        cached: dict[str, FileSummary] = {}
+        keys: dict[str, str] = {}
+        if cache is not None and getattr(cache, "enabled", False):
+            for path in files:
+                key = cache.key(path, "project-summary", str(root))
+                keys[os.path.abspath(path)] = key
+                raw = read_regular(path, limit)
+                if raw is None:
+                    continue
+                hit = cache.get(key, digest_bytes(raw))
+                if isinstance(hit, FileSummary):
+                    cached[os.path.abspath(path)] = hit
+        project, fresh = build_project(root, files, cached, limit=limit)
+        if cache is not None and getattr(cache, "enabled", False):
+            for path, summary in fresh.items():
+                if path in keys:
+                    cache.put(keys[path], summary.digest, summary)
+        for member in members:
+            prepared[str(member)] = (project, project.dependency_digest(str(member)))
+    return prepared
+
+
+class WarmProjects:
+    """Projects kept for the life of a process (the language server's lint workers): the document
+    being edited is summarized from its unsaved text on every lint; the other files are looked at
+    again at most every ``refresh_seconds`` (summaries of unchanged files are reused)."""
+
+    def __init__(self, refresh_seconds: float = 10.0) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._projects: dict[str, tuple[Project, float]] = {}
+
+    def view(self, path: Path, text: str) -> ProjectView | None:
+        import time
+
+        from memlint.analysis.file import FileAnalysis
+
+        root = find_root(path)
+        key = str(root)
+        found = self._projects.get(key)
+        now = time.monotonic()
+        if found is None or now - found[1] > self.refresh_seconds:
+            marked = any((root / marker).exists() for marker in ROOT_MARKERS)
+            files = project_files(root) if marked else sorted(p for p in root.glob("*.py") if p.is_file())
+            old = found[0].summaries if found is not None else {}
+            project, _ = build_project(root, files, dict(old))
+            found = self._projects[key] = (project, now)
+        project = found[0]
+        absolute = os.path.abspath(path)
+        name = module_name(root, Path(absolute))
+        try:
+            tree = parse_python(text, absolute)
+        except (ParseFailure, RecursionError):
+            return ProjectView(project)
+        digest = digest_bytes(text.encode("utf-8", "surrogatepass"))
+        current = project.summaries.get(absolute)
+        if current is None or current.digest != digest:
+            summary = summarize(FileAnalysis(tree, absolute, text, name), digest, project.modules | {name})
+            project.add(summary)
+            project.remember_text(absolute, text)
+        return ProjectView(project)
