@@ -104,6 +104,9 @@ def add_check_parser(sub: Any) -> argparse.ArgumentParser:
     check.add_argument("--watch", action="store_true", help="check again whenever a file changes (Ctrl-C stops)")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     check.add_argument("--cache-dir", type=Path, help="where the cache lives (default .memlint_cache)")
+    check.add_argument(
+        "--target-version", metavar="VERSION", help="the Python the code is for, e.g. 3.8 (default: the running one)"
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
     return check
 
@@ -207,6 +210,14 @@ def _resolver(args: argparse.Namespace) -> Any:
     from memlint.config import ConfigResolver, resolve_selector
 
     overrides = _overrides(args)
+    if args.target_version is not None:
+        from memlint.config import ConfigError
+        from memlint.parsing import parse_target_version
+
+        try:
+            overrides["target_version"] = parse_target_version(args.target_version)
+        except ValueError as exc:
+            raise ConfigError(f"--{exc}") from None
     resolver = ConfigResolver(args.config, overrides)
     for key in ("select", "extend_select", "ignore"):  # a typo on the command line is reported up front
         for selector in overrides[key] or ():

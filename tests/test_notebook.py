@@ -1,7 +1,6 @@
 """Jupyter notebooks through the real `memlint` command: cells as one module, magics masked, fixes written back."""
 
 import json
-import os
 
 import nbformat
 import pytest
@@ -271,41 +270,3 @@ def test_fix_that_would_cross_cells_is_not_offered(memlint, tmp_path):
         compile(cell.source, "cell", "exec")
     if crossing:
         assert path.read_bytes() == raw
-
-
-@pytest.fixture
-def without_nbformat(tmp_path):
-    """A PYTHONPATH on which `import nbformat` fails, as on a machine where it is not installed."""
-    blocker = tmp_path / "no-nbformat"
-    (blocker / "nbformat").mkdir(parents=True)
-    (blocker / "nbformat" / "__init__.py").write_text("raise ImportError('No module named nbformat')\n")
-    import conftest
-
-    return {"PYTHONPATH": os.pathsep.join([str(blocker), str(conftest.REPO)])}
-
-
-def test_notebooks_need_no_nbformat(memlint, tmp_path, without_nbformat):
-    """Notebooks are JSON: checked and fixed without nbformat, written as nbformat would write them."""
-    training_notebook(tmp_path / "nb.ipynb")
-    (tmp_path / "same.ipynb").write_bytes((tmp_path / "nb.ipynb").read_bytes())  # same cell ids
-    (tmp_path / "script.py").write_text("import torch\n")
-    env = without_nbformat
-    probe = memlint("check", "--no-cache", "script.py", cwd=tmp_path, env={**env, "MEMLINT_DEBUG": "1"})
-    assert probe.returncode == 0
-    result = memlint("check", "--no-cache", "nb.ipynb", cwd=tmp_path, env=env)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert f"nb.ipynb:cell 7:{EVAL_ROW}:{EVAL_COL}: MEM001" in result.stdout
-    fixed = memlint("check", "--no-cache", "--fix", "nb.ipynb", cwd=tmp_path, env=env)
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    with_nbformat = memlint("check", "--no-cache", "--fix", "same.ipynb", cwd=tmp_path)
-    assert with_nbformat.returncode == 0
-    assert (tmp_path / "nb.ipynb").read_bytes() == (tmp_path / "same.ipynb").read_bytes()
-    assert "torch.no_grad()" in cells(tmp_path / "nb.ipynb")[6].source
-
-
-def test_nbformat_3_without_nbformat_is_one_clear_line(memlint, tmp_path, without_nbformat):
-    (tmp_path / "old.ipynb").write_text(json.dumps({"nbformat": 3, "nbformat_minor": 0, "worksheets": []}))
-    result = memlint("check", "--no-cache", "old.ipynb", cwd=tmp_path, env=without_nbformat)
-    assert result.returncode == 2
-    assert "old.ipynb: not a readable notebook: nbformat 3 notebooks need nbformat to be read" in result.stderr
-    assert "Traceback" not in result.stderr
