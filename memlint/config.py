@@ -123,6 +123,11 @@ class Settings:
         return enabled
 
     def rules_for(self, path: Path | None) -> list[type[Rule]]:
+        rules = all_rules()
+        return [rules[code] for code in sorted(self.codes_for(path))]
+
+    def codes_for(self, path: Path | None) -> set[str]:
+        """The codes enabled for ``path`` (per-file-ignores applied), without importing any rule."""
         enabled = self.enabled_codes()
         if path is not None and self.per_file_ignores:
             relative = self.relative(path)
@@ -130,8 +135,7 @@ class Settings:
                 if _matches(relative, path, pattern):
                     for selector in selectors:
                         enabled -= resolve_selector(selector, "per-file-ignores")
-        rules = all_rules()
-        return [rules[code] for code in sorted(enabled)]
+        return enabled
 
     def relative(self, path: Path) -> str:
         base = self.root or Path.cwd()
