@@ -345,6 +345,7 @@ TF_DATA_METHODS = frozenset(
         "zip", "ragged_batch", "rebatch", "map_with_legacy_function", "enumerate", "window",
         "bucket_by_sequence_length", "group_by_window", "shard", "prefetch_to_device", "ignore_errors",
         "snapshot", "rejection_resample", "unique", "sample_from_datasets", "choose_from_datasets",
+        "as_dataset",
     }
 )
 # Names and calls that hold file names (slices of them, mapped through a reader, are files).
@@ -355,14 +356,15 @@ PATHS_NAME = re.compile(
 FILE_LISTING_CALLS = frozenset(
     {"glob.glob", "glob.iglob", "os.listdir", "tensorflow.io.gfile.glob", "tensorflow.io.gfile.listdir", "tensorflow.io.matching_files"}
 )
-# Datasets of TensorFlow Datasets small enough to cache in memory (well under 1 GB decoded).
+# Datasets of TensorFlow Datasets that fit in a few GB of RAM once decoded (tutorial sizes).
 TFDS_SMALL_DATASETS = frozenset(
     {
         "mnist", "fashion_mnist", "kmnist", "emnist", "cifar10", "cifar100", "svhn_cropped", "iris",
         "titanic", "wine_quality", "boston_housing", "imdb_reviews", "ag_news_subset", "tf_flowers",
         "horses_or_humans", "rock_paper_scissors", "beans", "cmaterdb", "binarized_mnist", "mnist_corrupted",
         "glue", "squad", "yelp_polarity_reviews", "rotten_tomatoes", "ted_hrlr_translate", "cassava",
-        "citrus_leaves", "deep_weeds", "stl10", "oxford_flowers102", "omniglot", "malaria",
+        "citrus_leaves", "deep_weeds", "stl10", "oxford_flowers102", "omniglot", "malaria", "cycle_gan",
+        "penguins",
     }
 )
 # tensorflow_datasets.load(..., split=...) slices such as "train[:10%]" keep the split small
@@ -393,6 +395,13 @@ ARRAY_KEEPING_FUNCTIONS = frozenset(
         "numpy.reshape", "numpy.float32", "numpy.float64", "numpy.asfarray", "numpy.copy",
         "keras.preprocessing.sequence.pad_sequences", "keras.utils.pad_sequences", "keras.utils.to_categorical",
         "keras.utils.np_utils.to_categorical",
+    }
+)
+# Calls that read one file (or one stored item): a list appended per call holds a data set.
+FILE_READ_NAMES = frozenset(
+    {
+        "imread", "load_img", "read_file", "open", "load", "loadtxt", "genfromtxt", "read_csv", "read_image",
+        "decode_image", "wavread", "read", "imread_collection", "fromfile",
     }
 )
 # Array methods whose result still holds the whole array (or a copy of it).

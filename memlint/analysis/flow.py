@@ -418,7 +418,7 @@ class Flow:
         else:
             return
         elem = added if current.elem is None or current.elem == added else _join_items([current.elem, added])
-        self.env[func.value.id] = Value(SEQ, elem=elem, origin="loop" if _grows_per_item(self.file, call) else current.origin)
+        self.env[func.value.id] = Value(SEQ, elem=elem, origin=self._growth(call) or current.origin)
 
     # ------------------------------------------------------------------ bindings
     def _store(self, target: ast.AST, value: Value, expr: ast.AST, guarded: bool) -> None:
@@ -772,20 +772,25 @@ class Flow:
             return Value(ARRAY, origin=f"sized:{size}") if size is not None else Value(ARRAY)
         # "keep": the result holds its first argument's data (or a list built item by item).
         first = arguments[0] if arguments else UNK
+        if keras.endswith("to_categorical") and first.origin in ("loop", "built") and _many_classes(call):
+            return Value(ARRAY, origin="built")  # one-hot over a vocabulary: items x classes
         if first.kind == ARRAY:
             return first
-        if first.kind == SEQ and first.origin == "loop":
-            return Value(ARRAY, origin="built")
+        if first.kind == SEQ and first.origin in ("loop", "files"):
+            return Value(ARRAY, origin="built" if first.origin == "files" else "loop")
         if first.kind == SEQ and first.items and any(v.kind == ARRAY for v in first.items):
             return next(v for v in first.items if v.kind == ARRAY)
         return Value(ARRAY)
 
     def _tf_data_source(self, source: str, qualified: str, call: ast.Call, guarded: bool) -> Value:
         self._args_state(call, guarded)
-        if qualified.startswith("tensorflow_datasets.") and call.args and isinstance(call.args[0], ast.Constant):
-            name = str(call.args[0].value).split(":")[0].split("/")[0]
+        named = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "name"), None)
+        if qualified.startswith("tensorflow_datasets.") and isinstance(named, ast.Constant):
+            name = str(named.value).split(":")[0].split("/")[0]
             if name in facts.TFDS_SMALL_DATASETS:
                 source = "small"
+        elif source == "files" and (call.args or call.keywords) and self._downloaded((call.args or [call.keywords[0].value])[0]):
+            source = "small"  # a tutorial-sized archive fetched with `keras.utils.get_file`
         elif source == "memory" and call.args and _literal_data(call.args[0]):
             source = "small"
         elif source == "memory" and call.args and self._names_files(call.args[0]):
@@ -798,6 +803,43 @@ class Flow:
         if any(k.arg == "with_info" and not (isinstance(k.value, ast.Constant) and not k.value.value) for k in call.keywords):
             return Value(SEQ, items=(dataset, UNK))  # `ds, info = tfds.load(..., with_info=True)`
         return dataset
+
+    def _downloaded(self, expr: ast.AST, depth: int = 0) -> bool:
+        """A path that comes from ``keras.utils.get_file(...)`` (directly, or through names and
+        ``pathlib`` / ``os.path`` calls bound in this scope or the module)."""
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call) and last_name(node.func) == "get_file":
+                return True
+            if isinstance(node, ast.Name) and depth < 4:
+                scopes = [self] if isinstance(self.scope, ast.Module) else [self, self.file.flow(self.file.tree, self.depth + 1)]
+                for flow in scopes:
+                    for names, value in flow.assignments:
+                        if node.id in names and self._downloaded(value, depth + 1):
+                            return True
+        return False
+
+    def _growth(self, call: ast.Call) -> str:
+        """How ``xs.append(...)`` grows a list: "files" when a loop reads one file (or one element of
+        a pipeline over files) per item, "loop" for another loop over data, "" otherwise (no loop,
+        or only loops over a few literal items)."""
+        loops = [
+            loop
+            for loop in self.file.enclosing_loops(call)
+            if literal_loop_bound(loop) is None
+            and not (isinstance(loop, (ast.For, ast.AsyncFor)) and 0 < len(self.value_of(loop.iter).items) <= 3)
+        ]
+        if not loops or not call.args:
+            return ""
+        added = call.args[-1]
+        for loop in loops:
+            made = _made_from(added, loop)
+            if any(isinstance(n, ast.Call) and last_name(n.func) in facts.FILE_READ_NAMES for n in made):
+                return "files"  # `xs.append(imread(p))`, `img = load_img(p); xs.append(img)`
+            if isinstance(loop, (ast.For, ast.AsyncFor)) and any(isinstance(n, ast.Call) for n in made):
+                source = self.value_of(loop.iter)
+                if (source.kind == DATASET and source.origin == "files") or self._names_files(loop.iter):
+                    return "files"  # `feats.append(base.predict(images))` per batch of a pipeline over files
+        return "loop"
 
     def _names_files(self, expr: ast.AST) -> bool:
         """File names: ``paths``, ``(image_files, labels)``, ``glob.glob(...)``, ``sorted(os.listdir(d))``."""
@@ -842,6 +884,24 @@ class Flow:
         return states.pop() if len(states) == 1 else UNK
 
 
+def _made_from(expr: ast.AST, loop: ast.AST) -> list[ast.AST]:
+    """The nodes of ``expr`` and of what the loop body assigned to the names it uses (one level)."""
+    nodes = list(ast.walk(expr))
+    used = {n.id for n in nodes if isinstance(n, ast.Name)}
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Assign) and any(n in used for t in node.targets for n in target_names(t)):
+            nodes.extend(ast.walk(node.value))
+    return nodes
+
+
+def _many_classes(call: ast.Call) -> bool:
+    """``to_categorical(y, vocab_size)``: a class count that is not a small literal."""
+    count = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "num_classes"), None)
+    if count is None:
+        return False
+    return not (isinstance(count, ast.Constant) and isinstance(count.value, int) and count.value < 1000)
+
+
 def _literal_data(expr: ast.AST) -> bool:
     """A literal list/tuple/dict of constants (or of such literals): small by construction."""
     if isinstance(expr, ast.Constant):
@@ -855,10 +915,7 @@ def _literal_data(expr: ast.AST) -> bool:
     return False
 
 
-def _grows_per_item(file: "FileAnalysis", call: ast.Call) -> bool:
-    """Is ``xs.append(...)`` repeated by a loop over data (not a loop over a few literal items)?"""
-    loops = file.enclosing_loops(call)
-    return bool(loops) and not all(literal_loop_bound(loop) is not None for loop in loops)
+
 
 
 def literal_array_bytes(call: ast.Call) -> int | None:

@@ -106,12 +106,23 @@ class PredictInLoop(Rule):
             return None
         if len(call.args) + len([k for k in call.keywords if k.arg == "x"]) != 1:
             return None
-        made = keras.keras_model_value(self.file, call.func.value)  # type: ignore[attr-defined]
-        single_output = made is not None and (keras.facts.keras_name(made.origin) or "") in _SINGLE_OUTPUT_MODELS
-        if single_output and _one_batch(x) and keras.keras_spelling(self.file) == "keras3":
+        if self._single_output(call.func.value) and _one_batch(x) and keras.keras_spelling(self.file) == "keras3":  # type: ignore[attr-defined]
             alias, imports = self.file.module_ref("keras")
             return Fix("safe", CALL, (_call_model(call, alias),), imports, uses=(alias.split(".")[0],))
         return Fix("unsafe", ON_BATCH, (_predict_on_batch(call),))
+
+    def _single_output(self, receiver: ast.AST) -> bool:
+        """A ``Sequential`` (one output, so ``model(x)`` gives one array like ``predict``): made here,
+        or handed over as this parameter by every caller."""
+        made = keras.keras_model_value(self.file, receiver)
+        if made is not None:
+            values = [made]
+        else:
+            scope = self.file.enclosing_function(receiver)
+            if not isinstance(receiver, ast.Name) or scope is None:
+                return False
+            values = self.file.argument_values(scope, receiver.id)
+        return bool(values) and all((keras.facts.keras_name(v.origin) or "") in _SINGLE_OUTPUT_MODELS for v in values)
 
     VALID = [
         Valid(

@@ -2,13 +2,13 @@
 
 ``fit`` makes its own tensor copies of the arrays it is given: peak memory is about twice the data
 (tensorflow/tensorflow#40942). The arrays seen here: read whole by ``np.load`` (no ``mmap_mode``),
-built in memory item by item (images or windows appended in a loop over the data, then
-``np.array`` / ``pad_sequences`` / ``to_categorical``), or allocated with a literal shape above
+built in memory item by item (a file read per item in a loop, then ``np.array`` / ``np.stack``;
+or labels one-hot encoded over a vocabulary with ``to_categorical``), or allocated with a literal shape above
 ``min-array-mb``. Streaming batches through ``tf.data`` or a ``keras.utils.PyDataset`` keeps one
 batch in memory.
 
-Trigger: ``.fit(x, ...)``. Query: the flow's value of ``x`` (or, for a parameter, what callers
-pass) is such an array, and the receiver is a Keras model (or ``fit`` is called with Keras-only
+Trigger: ``.fit(x, y, ...)``. Query: the flow's value of ``x`` or ``y`` (or, for a parameter,
+what callers pass) is such an array, and the receiver is a Keras model (or ``fit`` is called with Keras-only
 keywords). Report only: the rewrite changes how data is shuffled and fed.
 """
 
@@ -27,10 +27,15 @@ _WHY = {
 }
 
 
-def _x_argument(call: ast.Call) -> ast.AST | None:
-    for arg in call.args:
-        return None if isinstance(arg, ast.Starred) else arg
-    return next((k.value for k in call.keywords if k.arg == "x"), None)
+def _data_arguments(call: ast.Call) -> list[ast.AST]:
+    """The ``x`` and ``y`` that ``fit`` is given (positional or by keyword)."""
+    found: list[ast.AST] = []
+    for arg in call.args[:2]:
+        if isinstance(arg, ast.Starred):
+            break
+        found.append(arg)
+    found.extend(k.value for k in call.keywords if k.arg in ("x", "y"))
+    return found
 
 
 class FitOnInMemoryArray(Rule):
@@ -52,10 +57,7 @@ class FitOnInMemoryArray(Rule):
         func = node.func
         if not isinstance(func, ast.Attribute) or func.attr != "fit":
             return
-        x = _x_argument(node)
-        if x is None:
-            return
-        held = self._held_array(x)
+        held = next((v for v in map(self._held_array, _data_arguments(node)) if v is not None), None)
         if held is None:
             return
         keyword_evidence = any(k.arg in facts.KERAS_FIT_KEYWORDS for k in node.keywords)
@@ -237,6 +239,42 @@ class FitOnInMemoryArray(Rule):
                 model.fit(np.array(xs), epochs=1)
             """,
             why="a list built over three literal iterations is not a data set",
+        ),
+        Valid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            def to_sequences(size, obs):
+                x, y = [], []
+                for i in range(len(obs) - size):
+                    x.append([[v] for v in obs[i:i + size]])
+                    y.append(obs[i + size])
+                return np.array(x), np.array(y)
+
+            x_train, y_train = to_sequences(10, spots)
+            model = keras.Sequential([keras.layers.LSTM(64), keras.layers.Dense(1)])
+            model.fit(x_train, y_train, epochs=100)
+            """,
+            why="windows cut from a series already in memory: no data set is read, nothing shows a size",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            class Agent:
+                def __init__(self):
+                    self.model = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+
+                def learn(self, batch_samples):
+                    states, targets = [], []
+                    for s, a, r, next_s, done in batch_samples:
+                        states.append(s.flatten())
+                        targets.append(self.target(s, a, r, next_s, done))
+                    return self.model.fit(x=np.array(states), y=np.array(targets), epochs=1, verbose=0)
+            """,
+            why="a replay minibatch assembled per step",
         ),
     ]
 
