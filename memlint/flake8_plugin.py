@@ -5,11 +5,17 @@ select/ignore itself; we run the engine on that text, never re-reading the file,
 0-based columns, which flake8 prints 1-based, so a finding shows at the same line:column as
 under ``memlint check``. memlint's file-level ``# memlint: noqa`` is memlint's own directive,
 so it is honoured here too. Rules that are off by default stay off unless selected.
+
+Cross-file facts come from the same project index as ``memlint check`` (one per project root and
+flake8 process, from ``.memlint_cache`` when memlint's own runs created one), so both report the
+same findings on the same tree.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from memlint import __version__
@@ -94,7 +100,10 @@ class MemlintChecker:
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         text = "".join(self.lines)
         try:
-            findings = lint_text(text, self.filename, list(all_rules().values()), self.settings, apply_noqa=False)
+            findings = lint_text(
+                text, self.filename, list(all_rules().values()), self.settings, apply_noqa=False,
+                project=_project_view(self.filename),
+            )
         except (ParseFailure, RecursionError):
             return  # flake8 reports syntax errors itself (E999)
         if not findings:
@@ -106,3 +115,36 @@ class MemlintChecker:
             ):
                 continue
             yield finding.row, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+
+
+_PROJECTS: dict[str, Any] = {}
+
+
+def _project_view(filename: str) -> Any:
+    """The project index for a file flake8 checks (None for stdin or a file outside any folder)."""
+    if filename in ("stdin", "-", ""):
+        return None
+    from memlint.analysis.project import ProjectView, build_project, find_root, project_files
+    from memlint.cache import DEFAULT_CACHE_DIR, Cache
+
+    path = Path(filename)
+    if not path.is_file():
+        return None
+    root = find_root(path)
+    key = str(root)
+    if key not in _PROJECTS:
+        files = project_files(root) if root != path.resolve().parent else sorted(root.glob("*.py"))
+        if path not in files and path.resolve() not in [f.resolve() for f in files]:
+            files.append(path)
+        cached = {}
+        cache = Cache(Path.cwd() / DEFAULT_CACHE_DIR) if (Path.cwd() / DEFAULT_CACHE_DIR).is_dir() else None
+        if cache is not None and cache.enabled:
+            from memlint.analysis.project import FileSummary, digest_bytes, read_regular
+
+            for file in files:
+                raw = read_regular(file)
+                hit = cache.get(cache.key(file, "project-summary", key), digest_bytes(raw)) if raw is not None else None
+                if isinstance(hit, FileSummary):
+                    cached[os.path.abspath(file)] = hit
+        _PROJECTS[key] = build_project(root, files, cached)[0]
+    return ProjectView(_PROJECTS[key])

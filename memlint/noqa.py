@@ -59,3 +59,15 @@ def parse_suppressions(text: str) -> Suppressions:
         if match:
             lines[row] = _codes(match)
     return Suppressions(frozenset(file_codes) if file_codes is not None else None, file_all, lines)
+
+
+def with_noqa(line: str, code: str) -> str:
+    """``line`` (without its line ending) suppressing ``code`` too: an existing
+    ``# noqa: X`` gets the code appended, otherwise ``  # noqa: CODE`` is added at the end."""
+    match = _LINE_NOQA.search(line)
+    if match and not _FILE_NOQA.search(line):
+        codes = _codes(match)
+        if codes is None or code in codes:
+            return line
+        return f"{line[: match.end()]}, {code}{line[match.end():]}"
+    return f"{line.rstrip()}  # noqa: {code}"

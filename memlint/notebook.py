@@ -352,24 +352,30 @@ def _to_cell_finding(module: _Module, finding: Finding) -> Finding:
     return replace(finding, row=row, end_row=end_row, cell=cell.number, fix=fix)
 
 
-def _parse_problem(filename: str, module: _Module, exc: ParseFailure) -> Problem:
-    """Blame the first cell that does not parse on its own, else the cell of the error's row."""
+def _blame_cell(module: _Module, exc: ParseFailure) -> tuple[_Cell | None, ParseFailure]:
+    """The first cell that does not parse on its own, else the cell of the error's row; with the
+    error's position within that cell."""
     for cell in module.cells:
         try:
             parse(cell.masked)
         except ParseFailure as own:
-            message, row, column = own.message, own.row, own.column
             try:  # Python's own message and position are usually the clearer ones
                 compile(cell.masked, "<notebook cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
             except SyntaxError as error:
-                message, row, column = error.msg, error.lineno, error.offset
+                return cell, ParseFailure(error.msg, error.lineno, error.offset)
             except (ValueError, RecursionError, MemoryError):
                 pass
-            return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {message}", row, column)
+            return cell, own
     if exc.row is not None and module.cells:
         cell, row = module.locate(exc.row)
-        return Problem(f"{filename}:cell {cell.number}", f"cannot parse: {exc.message}", row, exc.column)
-    return Problem(filename, f"cannot parse: {exc.message}")
+        return cell, ParseFailure(exc.message, row, exc.column)
+    return None, exc
+
+
+def _parse_problem(filename: str, module: _Module, exc: ParseFailure) -> Problem:
+    cell, failure = _blame_cell(module, exc)
+    where = filename if cell is None else f"{filename}:cell {cell.number}"
+    return Problem(where, f"cannot parse: {failure.message}", failure.row, failure.column)
 
 
 def _trim_added_blank_lines(old: str, new: str) -> str:
@@ -474,3 +480,35 @@ def _fix(
             notebook.cells[index].source = old_source
         return
     outcome.fixed = Counter(fixed)
+
+
+# ---------------------------------------------------------------------------- cells held in memory
+class JoinedCells:
+    """Notebook cells that live in an editor rather than in a file (``memlint server``).
+
+    ``cells`` are nbformat-shaped mappings (``cell_type``, ``source``) in notebook order, markdown
+    cells included, so cell numbers count every cell as ``memlint check`` does. The caller lints
+    ``text`` with ``accept_fix`` and maps what it gets back with the methods below.
+    """
+
+    def __init__(self, cells: Sequence[Any]) -> None:
+        self._module = _join(cells)
+        self.text = self._module.text
+        self.accept_fix = _keeps_cells(self._module)
+
+    def to_cell(self, finding: Finding) -> Finding:
+        """A module finding with its cell number and rows within that cell (fix edits dropped)."""
+        return _to_cell_finding(self._module, replace(finding, fix=finding.fix and replace(finding.fix, edits=())))
+
+    def changed_cells(self, fixed_text: str) -> dict[int, str]:
+        """Cell index -> new source for a fixed module text; raises ValueError when a fix moved
+        code across cells."""
+        try:
+            return _fixed_sources(self._module, fixed_text)
+        except _CellsMoved as exc:
+            raise ValueError(str(exc)) from None
+
+    def blame(self, exc: ParseFailure) -> tuple[int | None, ParseFailure]:
+        """Which cell (0-based index) a parse failure belongs to, with the position in that cell."""
+        cell, failure = _blame_cell(self._module, exc)
+        return (None if cell is None else cell.index), failure

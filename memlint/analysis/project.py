@@ -224,8 +224,11 @@ class Project:
         return frozenset(self.by_module)
 
     # ------------------------------------------------------------------ names
+    def summary(self, path: str) -> FileSummary | None:
+        return self.summaries.get(os.path.abspath(path))
+
     def module_name(self, path: str) -> str:
-        summary = self.summaries.get(str(path))
+        summary = self.summary(str(path))
         return summary.module if summary is not None else module_name(self.root, Path(path))
 
     def locate(self, qualified: str, depth: int = 0) -> tuple[FileSummary, str] | None:
@@ -278,8 +281,8 @@ class Project:
 
     def remember_text(self, path: str, text: str) -> None:
         """The text of a file as the caller has it (an unsaved editor buffer, a decoded file)."""
-        self._texts[path] = text
-        self._analyses.pop(path, None)
+        self._texts[os.path.abspath(path)] = text
+        self._analyses.pop(os.path.abspath(path), None)
 
     def definition(self, qualified: str) -> tuple["FileAnalysis", ast.AST] | None:
         located = self.locate(qualified)
@@ -320,7 +323,7 @@ class Project:
         """Top-level packages imported by the project files that call this file's functions, or
         that this file imports from: a helper module that never imports torch still runs torch
         code for its callers, and a script that only imports the project's engine trains too."""
-        summary = self.summaries.get(path)
+        summary = self.summary(path)
         if summary is None:
             return frozenset()
         prefix = summary.module + "."
@@ -341,9 +344,10 @@ class Project:
     def dependency_digest(self, path: str) -> str:
         """What one file's findings depend on beyond its own text: the files it imports from the
         project (three levels deep), and the calls other files make of its functions."""
-        summary = self.summaries.get(path)
+        summary = self.summary(path)
         if summary is None:
             return ""
+        path = summary.path
         seen: set[str] = {path}
         frontier = [summary]
         for _ in range(3):
@@ -420,14 +424,15 @@ class ProjectView:
 
     def callers(self, file: "FileAnalysis", func: ast.AST) -> list[tuple["FileAnalysis", ast.Call]]:
         """Calls of ``func`` from the project's other files."""
-        return self.calls_of(file.qualified_name(func), exclude=file.path)
+        return self.calls_of(file.qualified_name(func), exclude=os.path.abspath(file.path))
 
     def importers(self, file: "FileAnalysis") -> list["FileAnalysis"]:
         """The project's other files that import from ``file``'s module."""
         prefix = file.module_name + "."
         found = []
+        here = os.path.abspath(file.path)
         for summary in self.project.summaries.values():
-            if summary.path == file.path:
+            if summary.path == here:
                 continue
             if any(q == file.module_name or q.startswith(prefix) for q in summary.imports.values()):
                 owner = self.project.analysis(summary)
@@ -501,12 +506,12 @@ def build_project(
 
     cached = cached or {}
     texts = texts or {}
-    modules = {str(p): module_name(root, p) for p in paths}
+    modules = {os.path.abspath(p): module_name(root, p) for p in paths}
     project_modules = frozenset(_all_prefixes(modules.values()))
     summaries: list[FileSummary] = []
     fresh: dict[str, FileSummary] = {}
     for path in paths:
-        key = str(path)
+        key = os.path.abspath(path)
         if key in texts:
             raw, text = texts[key]
         else:
@@ -612,13 +617,13 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         if cache is not None and getattr(cache, "enabled", False):
             for path in files:
                 key = cache.key(path, "project-summary", str(root))
-                keys[str(path)] = key
+                keys[os.path.abspath(path)] = key
                 raw = read_regular(path, limit)
                 if raw is None:
                     continue
                 hit = cache.get(key, digest_bytes(raw))
                 if isinstance(hit, FileSummary):
-                    cached[str(path)] = hit
+                    cached[os.path.abspath(path)] = hit
         project, fresh = build_project(root, files, cached, limit=limit)
         if cache is not None and getattr(cache, "enabled", False):
             for path, summary in fresh.items():
@@ -627,3 +632,43 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         for member in members:
             prepared[str(member)] = (project, project.dependency_digest(str(member)))
     return prepared
+
+
+class WarmProjects:
+    """Projects kept for the life of a process (the language server's lint workers): the document
+    being edited is summarized from its unsaved text on every lint; the other files are looked at
+    again at most every ``refresh_seconds`` (summaries of unchanged files are reused)."""
+
+    def __init__(self, refresh_seconds: float = 10.0) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._projects: dict[str, tuple[Project, float]] = {}
+
+    def view(self, path: Path, text: str) -> ProjectView | None:
+        import time
+
+        from memlint.analysis.file import FileAnalysis
+
+        root = find_root(path)
+        key = str(root)
+        found = self._projects.get(key)
+        now = time.monotonic()
+        if found is None or now - found[1] > self.refresh_seconds:
+            marked = any((root / marker).exists() for marker in ROOT_MARKERS)
+            files = project_files(root) if marked else sorted(p for p in root.glob("*.py") if p.is_file())
+            old = found[0].summaries if found is not None else {}
+            project, _ = build_project(root, files, dict(old))
+            found = self._projects[key] = (project, now)
+        project = found[0]
+        absolute = os.path.abspath(path)
+        name = module_name(root, Path(absolute))
+        try:
+            tree = parse_python(text, absolute)
+        except (ParseFailure, RecursionError):
+            return ProjectView(project)
+        digest = digest_bytes(text.encode("utf-8", "surrogatepass"))
+        current = project.summaries.get(absolute)
+        if current is None or current.digest != digest:
+            summary = summarize(FileAnalysis(tree, absolute, text, name), digest, project.modules | {name})
+            project.add(summary)
+            project.remember_text(absolute, text)
+        return ProjectView(project)

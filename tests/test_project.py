@@ -1,0 +1,127 @@
+"""The project index as a user meets it: `memlint check` of one file uses its siblings, the cache
+notices a change in another file, and flake8 reports what `memlint check` reports."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import run_memlint
+from memlint.analysis.project import build_project, find_root, module_name, relevant_files
+
+HELPER = textwrap.dedent(
+    """\
+    def evaluate(model, loader):
+        model.eval()
+        total = 0.0
+        for x, y in loader:
+            total += (model(x) - y).abs().mean().item()
+        return total
+    """
+)
+CALLER = textwrap.dedent(
+    """\
+    import torch
+    from pkg.utils import evaluate
+
+    model = torch.nn.Linear(4, 1)
+    loader = [(torch.randn(2, 4), torch.randn(2, 1))]
+    {guard}
+        print(evaluate(model, loader))
+    """
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "utils.py").write_text(HELPER)
+    (tmp_path / "train.py").write_text(CALLER.format(guard="with torch.no_grad():"))
+    return tmp_path
+
+
+def _codes(proc):
+    assert proc.returncode in (0, 1), proc.stderr
+    return [(f["filename"].replace("\\", "/").split("/")[-1], f["location"]["row"], f["code"]) for f in json.loads(proc.stdout)]
+
+
+def test_one_file_check_sees_its_callers(project):
+    """utils.py alone: its only caller (train.py) guards the call, so the helper is silent."""
+    assert _codes(run_memlint("check", "--no-cache", "--output-format", "json", "pkg/utils.py", cwd=project)) == []
+    (project / "train.py").write_text(CALLER.format(guard="if True:"))
+    found = _codes(run_memlint("check", "--no-cache", "--output-format", "json", "pkg/utils.py", cwd=project))
+    assert found == [("utils.py", 5, "MEM001")]
+
+
+def test_cache_follows_a_change_in_another_file(project):
+    first = _codes(run_memlint("check", "--output-format", "json", "pkg/utils.py", cwd=project))
+    assert first == []
+    (project / "train.py").write_text(CALLER.format(guard="if True:"))
+    second = _codes(run_memlint("check", "--output-format", "json", "pkg/utils.py", cwd=project))
+    assert second == [("utils.py", 5, "MEM001")], "a cached result ignored the caller's change"
+    (project / "train.py").write_text(CALLER.format(guard="with torch.no_grad():"))
+    assert _codes(run_memlint("check", "--output-format", "json", "pkg/utils.py", cwd=project)) == []
+
+
+def test_flake8_agrees_with_memlint_check(project):
+    (project / "train.py").write_text(CALLER.format(guard="if True:"))
+    checked = run_memlint("check", "--no-cache", "--output-format", "concise", "pkg/utils.py", "train.py", cwd=project)
+    flake8 = subprocess.run(
+        [sys.executable, "-m", "flake8", "--select", "MEM", "pkg/utils.py", "train.py"],
+        cwd=project, capture_output=True, text=True, timeout=300,
+    )
+    ours = sorted(line.split(" ")[0] + line.split(" ")[1] for line in checked.stdout.splitlines() if " MEM" in line)
+    theirs = sorted(line.split(" ")[0] + line.split(" ")[1] for line in flake8.stdout.splitlines() if " MEM" in line)
+    assert ours == theirs == ["pkg/utils.py:5:19:MEM001"], (checked.stdout, flake8.stdout, flake8.stderr)
+
+
+def test_root_and_module_names(tmp_path):
+    (tmp_path / "setup.cfg").write_text("")
+    (tmp_path / "src" / "lib").mkdir(parents=True)
+    inner = tmp_path / "src" / "lib" / "train.py"
+    inner.write_text("")
+    assert find_root(inner) == tmp_path.resolve()
+    assert module_name(tmp_path, inner) == "lib.train"
+    assert module_name(tmp_path, tmp_path / "src" / "lib" / "__init__.py") == "lib"
+
+
+def test_relevant_files_follow_imports_and_callers(tmp_path):
+    files = {
+        "train.py": "from engine import step\n",
+        "engine.py": "from losses import focal\n",
+        "losses.py": "import torch\n",
+        "report.py": "import train\n",
+        "unrelated.py": "import json\n",
+        "other.py": "x = 1\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    paths = [tmp_path / n for n in files]
+    chosen = {p.name for p in relevant_files(tmp_path, [tmp_path / "train.py"], paths)}
+    assert chosen == {"train.py", "engine.py", "losses.py", "report.py"}
+
+
+def test_reexported_helper_resolves_through_package_init(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from .utils import evaluate\n")
+    (tmp_path / "pkg" / "utils.py").write_text(HELPER)
+    paths = [tmp_path / "pkg" / "__init__.py", tmp_path / "pkg" / "utils.py"]
+    project, _ = build_project(tmp_path, paths)
+    found = project.definition("pkg.evaluate")
+    assert found is not None and found[1].name == "evaluate"
+
+
+def test_a_fifo_in_the_project_is_never_read(project):
+    import os
+
+    os.mkfifo(project / "pipe.py")
+    proc = run_memlint("check", "--no-cache", "train.py", cwd=project, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+assert Path  # used in type positions by readers
