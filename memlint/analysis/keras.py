@@ -247,6 +247,30 @@ def _functions_named_by(file: "FileAnalysis", expr: ast.AST) -> list[ast.AST]:
     return []
 
 
+# ============================================================================ builders
+def returns_model(file: "FileAnalysis", func: ast.AST) -> bool:
+    """Does ``func`` hand back a Keras model (a builder function)?"""
+    value = file.return_value(func)
+    return value.kind == MODEL and value.framework == "keras"
+
+
+def builds_model(file: "FileAnalysis", func: ast.AST, depth: int = 0) -> bool:
+    """Does calling ``func`` build a Keras model (a factory or a model class called in its body, or
+    a helper that does)?"""
+    if depth > MAX_CALLER_DEPTH:
+        return False
+    for call in calls_in(func):
+        if facts.library_model(file.qualname(call.func) or "") == "keras":
+            return True
+        made = keras_model_value(file, call)
+        if made is None:
+            continue
+        targets = file.resolve_call(call)
+        if (not targets and "." in made.origin) or any(builds_model(o, d, depth + 1) for o, d in targets):
+            return True  # a model class, or a builder
+    return False
+
+
 # ============================================================================ sessions
 def is_clear_session(file: "FileAnalysis", call: ast.Call) -> bool:
     name = file.keras_qualname(call.func)
@@ -258,7 +282,7 @@ def is_clear_session(file: "FileAnalysis", call: ast.Call) -> bool:
 def clears_session(file: "FileAnalysis", region: ast.AST, depth: int = 0) -> bool:
     """Does ``region`` (a loop, a function) call ``clear_session()``, itself or through a helper of
     this file or the project (a few calls deep)?"""
-    for call in _calls_in(region):
+    for call in calls_in(region):
         if is_clear_session(file, call):
             return True
         if depth < MAX_CALLER_DEPTH:
@@ -276,7 +300,7 @@ def _function_clears(file: "FileAnalysis", func: ast.AST, depth: int) -> bool:
     return cache[id(func)]
 
 
-def _calls_in(region: ast.AST) -> Iterator[ast.Call]:
+def calls_in(region: ast.AST) -> Iterator[ast.Call]:
     """Calls that run when ``region`` runs (nested definitions are not entered)."""
     stack = list(children(region))
     while stack:
@@ -286,6 +310,24 @@ def _calls_in(region: ast.AST) -> Iterator[ast.Call]:
         if isinstance(node, ast.Call):
             yield node
         stack.extend(children(node))
+
+
+def clear_session_code(file: "FileAnalysis") -> tuple[str, tuple[str, ...]]:
+    """How to spell ``clear_session()`` in this file, and the import it needs."""
+    spelled = {local: facts.keras_name(q) for local, q in file.imports.items()}
+    for local, name in spelled.items():
+        if name in ("keras.backend.clear_session", "keras.utils.clear_session"):
+            return f"{local}()", ()
+    for wanted, suffix in (("keras.backend", ".clear_session()"), ("keras", ".backend.clear_session()")):
+        for local, name in spelled.items():
+            if name == wanted:
+                return f"{local}{suffix}", ()
+    for local, qualified in file.imports.items():
+        if qualified == "tensorflow":
+            return f"{local}.keras.backend.clear_session()", ()
+    if "tensorflow" in file.libraries and "keras" not in file.libraries:
+        return "tensorflow.keras.backend.clear_session()", ("tensorflow",)
+    return "keras.backend.clear_session()", ("keras",)
 
 
 # ============================================================================ spelling

@@ -68,7 +68,7 @@ class ModelBuiltInLoop(Rule):
         cls = file.enclosing_class(func) if func is not None else None
         if cls is not None and file.keras_class_kind(cls) in ("model", "layer"):
             return  # blocks of one model made in its constructor or build()
-        if func is not None and _returns_model(file, func):
+        if func is not None and keras.returns_model(file, func):
             return  # a builder: the calls of it are judged
         repeated = keras.repetition(file, call)
         if repeated is None or self._cleared(call, repeated) or self._kept_on_purpose(repeated):
@@ -91,7 +91,7 @@ class ModelBuiltInLoop(Rule):
         targets = self.file.resolve_call(call)
         if not targets:
             return origin != "" and "." in origin  # `Net()` of a project class
-        return any(_builds(owner, definition, 0) for owner, definition in targets)
+        return any(keras.builds_model(owner, definition) for owner, definition in targets)
 
     def _cleared(self, call: ast.Call, repeated: keras.Repetition) -> bool:
         file = self.file
@@ -196,30 +196,12 @@ class ModelBuiltInLoop(Rule):
             return None
         if not body:
             return None
-        code, imports = self._clear_session_code()
+        code, imports = keras.clear_session_code(self.file)
         edits = (insert_before(body[0], code),)
         uses = (code.split(".")[0].split("(")[0],)
         if _kept(self.file, call, repeated):
             return Fix("unsafe", CLEAR_KEPT if message == CLEAR else CLEAR_OBJECTIVE_KEPT, edits, imports, uses=uses)
         return Fix("safe", message, edits, imports, uses=uses)
-
-    def _clear_session_code(self) -> tuple[str, tuple[str, ...]]:
-        """How to spell ``clear_session()`` in this file, and which import it needs."""
-        imports = self.file.imports
-        spelled = {local: facts.keras_name(q) for local, q in imports.items()}
-        for local, name in spelled.items():
-            if name in ("keras.backend.clear_session", "keras.utils.clear_session"):
-                return f"{local}()", ()
-        for wanted, suffix in (("keras.backend", ".clear_session()"), ("keras", ".backend.clear_session()")):
-            for local, name in spelled.items():
-                if name == wanted:
-                    return f"{local}{suffix}", ()
-        for local, qualified in imports.items():
-            if qualified == "tensorflow":
-                return f"{local}.keras.backend.clear_session()", ()
-        if "tensorflow" in self.file.libraries and "keras" not in self.file.libraries:
-            return "tensorflow.keras.backend.clear_session()", ("tensorflow",)
-        return "keras.backend.clear_session()", ("keras",)
 
     VALID = [
         Valid(
@@ -1037,32 +1019,11 @@ class ModelBuiltInLoop(Rule):
     ]
 
 
-def _returns_model(file, func: ast.AST) -> bool:  # type: ignore[no-untyped-def]
-    value = file.return_value(func)
-    return value.kind == "model" and value.framework == "keras"
-
-
-def _builds(file, func: ast.AST, depth: int) -> bool:  # type: ignore[no-untyped-def]
-    """Does calling ``func`` build a Keras model (a factory or model class called in its body, or a
-    helper that does)?"""
-    if depth > keras.MAX_CALLER_DEPTH:
-        return False
-    for call in keras._calls_in(func):
-        if facts.library_model(file.qualname(call.func) or "") == "keras":
-            return True
-        made = keras.keras_model_value(file, call)
-        if made is not None and not file.resolve_call(call) and "." in made.origin:
-            return True  # a model class
-        if made is not None and any(_builds(o, d, depth + 1) for o, d in file.resolve_call(call)):
-            return True
-    return False
-
-
 def _fresh_inputs(file, repeated: keras.Repetition) -> bool:  # type: ignore[no-untyped-def]
     """A functional ``Model(inputs, outputs)`` counts only where the repeated code makes new ``Input``s."""
     regions = [repeated.node] if repeated.kind == "loop" else [f for _, f in repeated.functions]
     for region in regions:
-        for call in keras._calls_in(region):
+        for call in keras.calls_in(region):
             if (last_name(call.func) or "") == "Input" or (file.keras_qualname(call.func) or "").endswith(".Input"):
                 return True
     return False
