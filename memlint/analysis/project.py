@@ -424,10 +424,27 @@ class ProjectView:
 
     def callers(self, file: "FileAnalysis", func: ast.AST) -> list[tuple["FileAnalysis", ast.Call]]:
         """Calls of ``func`` from the project's other files."""
+        return self.calls_of(file.qualified_name(func), exclude=os.path.abspath(file.path))
+
+    def importers(self, file: "FileAnalysis") -> list["FileAnalysis"]:
+        """The project's other files that import from ``file``'s module."""
+        prefix = file.module_name + "."
         found = []
         here = os.path.abspath(file.path)
-        for summary, site in self.project.sites(file.qualified_name(func)):
+        for summary in self.project.summaries.values():
             if summary.path == here:
+                continue
+            if any(q == file.module_name or q.startswith(prefix) for q in summary.imports.values()):
+                owner = self.project.analysis(summary)
+                if owner is not None:
+                    found.append(owner)
+        return found
+
+    def calls_of(self, qualified: str, exclude: str | None = None) -> list[tuple["FileAnalysis", ast.Call]]:
+        """The project's calls of a qualified name (``pkg.mod.Class.method``), outside ``exclude``."""
+        found = []
+        for summary, site in self.project.sites(qualified):
+            if summary.path == exclude:
                 continue
             owner = self.project.analysis(summary)
             if owner is None:
