@@ -17,6 +17,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from memlint.analysis import facts
 from memlint.analysis.syntax import FunctionNode, LoopNode, ScopeNode, ancestors, dotted, last_name
 
 if TYPE_CHECKING:
@@ -178,13 +179,14 @@ def bindings_before(scope: ast.AST, loop: ast.AST) -> dict[str, list[Event]]:
 
 
 def depends_on(expr: ast.AST, loop_body: list[ast.stmt], before: ast.stmt) -> set[str]:
-    """Names ``expr`` reads, followed back through the bindings ``loop_body`` makes before ``before``."""
+    """Names whose graph ``expr`` may carry: those it reads, followed back through the bindings
+    ``loop_body`` makes before ``before`` (reads through ``.detach()`` and its kind cut the chain)."""
     bindings: dict[str, list[Event]] = {}
     limit = (before.lineno, before.col_offset)
     for event in events(loop_body):
         if event.binds and (event.stmt.lineno, event.stmt.col_offset) < limit:
             bindings.setdefault(event.name, []).append(event)
-    names = {e.name for e in _reads(expr, before)}
+    names = {e.name for e in _reads(expr, before) if not detaching_read(e.node, before)}
     pending = list(names)
     while pending:
         name = pending.pop()
@@ -192,25 +194,39 @@ def depends_on(expr: ast.AST, loop_body: list[ast.stmt], before: ast.stmt) -> se
             if binding.value is None:
                 continue
             for read in _reads(binding.value, binding.stmt):
-                if read.name not in names:
+                if read.name not in names and not detaching_read(read.node, binding.stmt):
                     names.add(read.name)
                     pending.append(read.name)
     return names
 
 
 def detaching_read(node: ast.AST, stop: ast.AST) -> bool:
-    """Is ``node`` read through something that cuts its graph (``h.detach()``, ``h.data``,
-    ``repackage_hidden(h)``, ``tuple(v.detach() for v in h)``), up to ``stop``?"""
+    """Is ``node`` read through something that cuts its own graph (``h.detach()``, ``h.data``,
+    ``h[0].detach()``, ``repackage_hidden(h)``, ``tuple(v.detach() for v in h)``)? A forward pass
+    whose result is detached (``actor(h).detach()``) does not detach ``h``."""
+    if isinstance(stop, (ast.For, ast.AsyncFor)) and any(n is node for n in ast.walk(stop.iter)):
+        # `for h in hidden: h.detach_()`
+        return any(isinstance(n, ast.Attribute) and n.attr == "detach_" for s in stop.body for n in ast.walk(s))
     current = node
     for outer in _parents(node, stop):
-        if isinstance(outer, ast.Attribute) and outer.value is current and outer.attr in _DETACHING_ATTRIBUTES:
-            return True
-        if isinstance(outer, ast.Call) and any(word in (last_name(outer.func) or "").lower() for word in ("detach", "repackage")):
-            return True
-        if isinstance(outer, _COMPREHENSIONS) and any(
-            isinstance(n, ast.Attribute) and n.attr in _DETACHING_ATTRIBUTES for n in ast.walk(outer)
-        ):
-            return True
+        if isinstance(outer, ast.Attribute) and outer.value is current:
+            if outer.attr in _DETACHING_ATTRIBUTES:
+                return True
+        elif isinstance(outer, ast.Call):
+            if outer.func is not current:
+                name = (last_name(outer.func) or "").lower()
+                if "detach" in name or "repackage" in name:
+                    return True
+                if not isinstance(outer.func, ast.Name) or facts.MODEL_LIKE_CALLEE.search(name):
+                    return False  # a forward pass: detaching its result leaves `h` as it was
+                # a plain helper (`reset_hidden(h, mask).detach()`): follow its result
+        elif isinstance(outer, ast.comprehension):
+            holder = getattr(outer, "_ml_parent", None)
+            return current is outer.iter and holder is not None and any(
+                isinstance(n, ast.Attribute) and n.attr in _DETACHING_ATTRIBUTES for n in ast.walk(holder)
+            )
+        elif not (isinstance(outer, (ast.Tuple, ast.List, ast.Starred)) or (isinstance(outer, ast.Subscript) and outer.value is current)):
+            return False
         current = outer
     return False
 
