@@ -149,7 +149,15 @@ class RetainGraphInLoop(Rule):
         read = carried.first_read
         if detaching_read(read.node, read.stmt):
             return False
-        return any(b.value is not None and flow.value_of(b.value).grad for b in carried.bindings)
+        for binding in carried.bindings:
+            value = binding.value
+            if value is None:
+                continue
+            if flow.value_of(value).grad:
+                return True
+            if isinstance(value, ast.Call) and any(isinstance(n, ast.Name) and n.id == carried.name for n in ast.walk(value)):
+                return True  # a recurrence, `out, hidden = lstm(x, hidden)`: the flow may not know `lstm` trains
+        return False
 
     def _rebound_state(self, scope: ast.AST, name: str) -> bool:
         """``self.x`` set by a method other than ``__init__`` to a value with a graph (a forward pass
