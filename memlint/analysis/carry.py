@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from memlint.analysis import facts
-from memlint.analysis.syntax import FunctionNode, LoopNode, ScopeNode, ancestors, dotted, last_name
+from memlint.analysis.syntax import FunctionNode, LoopNode, ScopeNode, ancestors, dotted, last_name, target_names
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -154,9 +154,11 @@ def _reads(expr: ast.AST, stmt: ast.stmt, load_only: bool = True) -> Iterator[Ev
 
 
 def carried_names(loop: ast.AST) -> dict[str, Carried]:
-    """Names ``loop``'s body reads before it binds them (each with every binding in the body)."""
+    """Names ``loop``'s body reads before it binds them (each with every binding in the body).
+    A ``for`` loop's own target is bound afresh by every iteration: never carried."""
     first_read: dict[str, Event] = {}
-    bound: set[str] = set()
+    target = getattr(loop, "target", None)
+    bound: set[str] = set(target_names(target)) if target is not None else set()
     bindings: dict[str, list[Event]] = {}
     for event in events(loop.body):  # type: ignore[attr-defined]
         if event.binds:

@@ -555,6 +555,22 @@ HiddenStateNotDetached.VALID = [
         """
         import torch
 
+        def train_epoch(loader, encoder, decoder, criterion, optimizer, device):
+            for i, (imgs, caps) in enumerate(loader):
+                imgs = imgs.to(device)
+                imgs = encoder(imgs)
+                scores = decoder(imgs, caps)
+                loss = criterion(scores, caps)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """,
+        why="the loop target is bound afresh by every iteration, then replaced by its features: nothing is carried",
+    ),
+    Valid(
+        """
+        import torch
+
         def repackage_hidden(h):
             if isinstance(h, torch.Tensor):
                 return h.detach()
