@@ -41,6 +41,7 @@ class RetainGraphInLoop(Rule):
     code = "MEM006"
     name = "retain-graph-in-loop"
     summary = "`backward(retain_graph=True)` on a graph nothing backpropagates through again keeps it alive"
+    default_enabled = False  # real-code review: too few findings to show precision >= 0.9 (rules/*.md, Options)
     fix_availability = "sometimes"
     fix_kinds = {REMOVE: "unsafe"}
     libraries = frozenset({"torch", "lightning", "pytorch_lightning"})

@@ -51,6 +51,7 @@ class HiddenStateNotDetached(Rule):
     code = "MEM007"
     name = "hidden-state-not-detached"
     summary = "A recurrent state carried from one iteration's forward pass into the next keeps every graph"
+    default_enabled = False  # real-code review: too few findings to show precision >= 0.9 (rules/*.md, Options)
     fix_availability = "sometimes"
     fix_kinds = {DETACH: "safe", DETACH_RETAINED: "unsafe"}
     libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
