@@ -141,6 +141,27 @@ MODEL_LIKE_CALLEE = re.compile(r"model|net|encoder|decoder|generator|backbone|cl
 NOT_MODEL_CALLEE = re.compile(r"loss|crit|metric|optim|sched|writer|logger|scaler", re.IGNORECASE)
 OPTIMIZER_NAME = re.compile(r"optim|^opt$|^opt_|_opt$|^scaler$")
 
+# ---------------------------------------------------------------------------------- loggers
+# A function or method named like a logging call (``log``, ``write_log``, ``log_metrics``,
+# ``record``, ``report``, ``add_scalar``, ``summary``): handing it a tensor is MEM010's question
+# (does the logger keep it?); meters and trackers (``update``, ``add``, ``append``) are MEM002's.
+LOGGING_CALLEE = re.compile(
+    r"^(?!_*log_?(?:softmax|sigmoid|probs?|sumexp|1p|2|10|det|its?|space|likelihood|_?pdf)$).*"
+    r"(?:log|record|report|summar|scalar|histor|track|write)",
+    re.IGNORECASE,
+)
+# Library loggers that turn a tensor into a number (or detach it) when called, so they keep no
+# graph: ``SummaryWriter.add_scalar`` (torch.utils.tensorboard's ``make_np`` detaches), wandb since
+# 0.8.2 (wandb/wandb#354), Lightning's ``self.log`` (detaches), mlflow (``float(value)``).
+# MEM010 looks only into project code; these are listed for its document and tests.
+CONVERTING_LOGGERS = (
+    "torch.utils.tensorboard.SummaryWriter.add_scalar",
+    "tensorboardX.SummaryWriter.add_scalar",
+    "wandb.log",
+    "lightning.pytorch.LightningModule.log",
+    "mlflow.log_metric",
+)
+
 # ---------------------------------------------------------------------------------- keras
 KERAS_LIBRARIES = frozenset({"keras", "tensorflow", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"})
 # Spellings of the Keras namespace; ``tensorflow.keras.X`` and ``tf_keras.X`` mean ``keras.X``.
