@@ -34,6 +34,7 @@ CPU = 'Load onto the CPU with `map_location="cpu"`'
 CPU_OTHER_USES = 'Load onto the CPU with `map_location="cpu"` (other code reads the loaded value)'
 _SMALL_STATE = re.compile(r"sched|scaler|lr_|warmup|sampler|rng|generator|metric|logger", re.IGNORECASE)
 _MOVES = frozenset({"to", "cuda", "to_empty"})
+_GPU_WORDS = re.compile(r"cuda|gpu|device|accelerat|\.to\(", re.IGNORECASE)
 
 
 class _Uses:
@@ -61,6 +62,8 @@ class CheckpointLoadedToGpu(Rule):
             return
         if any(kw.arg is None for kw in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
             return
+        if _cpu_only_script(file):
+            return  # a script that never mentions a GPU saved its checkpoints from the CPU
         scope = file.enclosing_function(node) or file.tree
         if "device_map" in {n.id for n in ast.walk(scope) if isinstance(n, ast.Name)} | {
             k.arg for n in ast.walk(scope) if isinstance(n, ast.Call) for k in n.keywords
@@ -578,6 +581,18 @@ class CheckpointLoadedToGpu(Rule):
             why="mmap=True maps CPU storages only: CUDA tensors still come back on the GPU",
         ),
     ]
+
+
+def _cpu_only_script(file) -> bool:  # type: ignore[no-untyped-def]
+    """A script (or notebook) that runs code at module level and never names a GPU or a device."""
+    if _GPU_WORDS.search(file.text):
+        return False
+    return any(
+        isinstance(stmt, (ast.Expr, ast.For, ast.While, ast.With, ast.If)) and not (
+            isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+        )
+        for stmt in file.tree.body
+    )
 
 
 def _state_expression(node: ast.AST) -> ast.AST:
