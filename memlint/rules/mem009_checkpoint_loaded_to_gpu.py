@@ -292,6 +292,21 @@ class CheckpointLoadedToGpu(Rule):
             """,
             why="saving, and a TorchScript load, are other things",
         ),
+        Valid(
+            """
+            import sys
+
+            import torch
+            from torch import nn
+
+            model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+            model.load_state_dict(torch.load(sys.argv[1]))
+            model.eval()
+            with torch.no_grad():
+                print(model(torch.zeros(1, 784)).argmax().item())
+            """,
+            why="a script that never names a GPU or a device: its checkpoints come from the CPU",
+        ),
     ]
 
     INVALID = [
@@ -579,6 +594,35 @@ class CheckpointLoadedToGpu(Rule):
                     self.scheduler.load_state_dict(ckpt["scheduler"])
             """,
             why="mmap=True maps CPU storages only: CUDA tensors still come back on the GPU",
+        ),
+        Invalid(
+            """
+            import sys
+
+            import torch
+            from torch import nn
+
+            model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).cuda()
+            model.load_state_dict(torch.load(sys.argv[1]))
+            model.eval()
+            with torch.no_grad():
+                print(model(torch.zeros(1, 784, device="cuda")).argmax().item())
+            """,
+            line=7,
+            applicability="safe",
+            fixed="""
+            import sys
+
+            import torch
+            from torch import nn
+
+            model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).cuda()
+            model.load_state_dict(torch.load(sys.argv[1], map_location="cpu"))
+            model.eval()
+            with torch.no_grad():
+                print(model(torch.zeros(1, 784, device="cuda")).argmax().item())
+            """,
+            why="the same script on the GPU: the checkpoint it loads was saved from CUDA tensors",
         ),
     ]
 
