@@ -32,7 +32,9 @@ from memlint.rule import Fix, Invalid, Rule, Valid
 LOAD_FUNCTIONS = frozenset({"torch.load", "torch.serialization.load"})
 CPU = 'Load onto the CPU with `map_location="cpu"`'
 CPU_OTHER_USES = 'Load onto the CPU with `map_location="cpu"` (other code reads the loaded value)'
-_SMALL_STATE = re.compile(r"sched|scaler|lr_|warmup|sampler|rng|generator|metric|logger", re.IGNORECASE)
+# Receivers whose state holds no large tensors. Not "generator": a torch.Generator has no load_state_dict,
+# so `generator.load_state_dict` is a GAN generator.
+_SMALL_STATE = re.compile(r"sched|scaler|lr_|warmup|sampler|rng|metric|logger", re.IGNORECASE)
 _MOVES = frozenset({"to", "cuda", "to_empty"})
 _GPU_WORDS = re.compile(r"cuda|gpu|device|accelerat|\.to\(", re.IGNORECASE)
 
@@ -623,6 +625,25 @@ class CheckpointLoadedToGpu(Rule):
                 print(model(torch.zeros(1, 784, device="cuda")).argmax().item())
             """,
             why="the same script on the GPU: the checkpoint it loads was saved from CUDA tensors",
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def resume(generator, epoch):
+                generator.load_state_dict(torch.load(f"saved_models/generator_{epoch}.pth"))
+            """,
+            line=5,
+            applicability="safe",
+            fixed="""
+            import torch
+
+
+            def resume(generator, epoch):
+                generator.load_state_dict(torch.load(f"saved_models/generator_{epoch}.pth", map_location="cpu"))
+            """,
+            why="a GAN generator is a model (eriklindernoren/PyTorch-GAN resumes this way)",
         ),
     ]
 
