@@ -35,6 +35,8 @@ class DatasetPythonContainersWithWorkers(Rule):
     summary = "A Dataset keeps per-item Python objects that every DataLoader worker copies as it reads them"
     fix_availability = "none"
     libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
+    # Off by default: on real code most findings are file-name lists too small to matter (rules/MEM008.md).
+    default_enabled = False
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         file = self.file

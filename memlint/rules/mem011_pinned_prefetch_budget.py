@@ -33,6 +33,8 @@ class PinnedPrefetchBudget(Rule):
     summary = "`pin_memory=True` with a `prefetch_factor` above PyTorch's default multiplies pinned host memory"
     fix_availability = "none"
     libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
+    # Off by default: no finding in the reviewed real-code corpus, so no precision evidence (rules/MEM011.md).
+    default_enabled = False
     options = (
         Option(
             "max-prefetch-factor",
