@@ -462,3 +462,48 @@ GUARDED_LIBRARY_HOOKS = (
         "(torch_geometric/contrib/nn/models/rbcd_attack.py)",
     ),
 )
+
+
+# ---------------------------------------------------------------------------------- data loading
+# torch's DataLoader, and the positions of its arguments (torch/utils/data/dataloader.py; 2.x
+# makes ``prefetch_factor`` and ``persistent_workers`` keyword-only).
+DATA_LOADER_CLASSES = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
+DATA_LOADER_POSITIONS = {"dataset": 0, "batch_size": 1, "num_workers": 5, "pin_memory": 7}
+DATASET_ROOTS = ("torch.utils.data",)
+# PyTorch's own prefetch_factor when workers are used.
+DEFAULT_PREFETCH_FACTOR = 2
+# Names of objects that hold a run's configuration (``args.num_workers``, ``self.cfg.workers``):
+# a setting read from one is "configured", not a literal and not a caller's argument.
+CONFIG_NAME = re.compile(
+    r"^_*(args?|opts?|options?|cfg|cfgs|conf|config|configs|settings?|hparams?|hp|hps|params|flags|"
+    r"parsed_args|training_args|train_args|data_args|model_args|loader_args|dataloader_args)$"
+    r"|_(args|cfg|config|conf|settings|params|opts|options|hparams)$",
+    re.IGNORECASE,
+)
+# Configuration fields that the loader rules read from dataclasses, argparse and class attributes.
+LOADER_SETTING_NAME = re.compile(r"prefetch|worker|pin_memory|batch_size", re.IGNORECASE)
+PIN_MEMORY_NAME = re.compile(r"pin_memory|pin_mem$", re.IGNORECASE)
+PREFETCH_FACTOR_NAME = re.compile(r"prefetch_factor$", re.IGNORECASE)
+# Calls whose result is made of Python objects, one or more per item (file listings, parsed
+# annotation files, pickles): kept in a Dataset they are copied into each worker as it reads them.
+PYTHON_OBJECT_SOURCES = frozenset(
+    {
+        "glob.glob", "glob.iglob", "os.listdir", "os.scandir", "json.load", "json.loads", "pickle.load",
+        "pickle.loads", "yaml.load", "yaml.safe_load", "yaml.full_load", "yaml.unsafe_load", "mmcv.load",
+        "mmengine.load", "mmengine.fileio.load", "ujson.load", "orjson.loads", "csv.reader", "csv.DictReader",
+        "joblib.load", "dill.load", "ast.literal_eval", "natsort.natsorted",
+    }
+)
+FILE_LISTINGS = frozenset({"glob.glob", "glob.iglob", "os.listdir", "os.scandir", "natsort.natsorted"})
+PYTHON_OBJECT_METHODS = frozenset({"readlines", "splitlines", "tolist", "to_dict", "to_list", "glob", "rglob", "iterdir"})
+PYTHON_CONTAINER_BUILTINS = frozenset({"list", "sorted", "dict", "tuple", "set", "reversed", "zip", "enumerate", "filter", "map"})
+# Calls whose result keeps no per-item Python objects (one buffer: arrays, tensors, frames of
+# numbers, memory maps, databases, shared proxies).
+FLAT_DATA_PREFIXES = (
+    "numpy.", "torch.", "pandas.read_parquet", "pyarrow.", "h5py.", "lmdb.", "zarr.", "datasets.",
+    "multiprocessing.Manager", "scipy.sparse.",
+)
+# ``df[col].apply(f)`` with one of these makes an object column (a Python object per row).
+OBJECT_COLUMN_FUNCTIONS = frozenset(
+    {"json.loads", "numpy.array", "numpy.asarray", "list", "tuple", "dict", "eval", "ast.literal_eval", "literal_eval"}
+)
