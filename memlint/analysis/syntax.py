@@ -287,6 +287,21 @@ def target_names(target: ast.AST) -> list[str]:
     return []
 
 
+def literal_loop_bound(loop: ast.AST) -> int | None:
+    """How many times a ``for`` loop runs when its source spells it (``for p in ("a", "b")``,
+    ``for i in range(3)``); None otherwise, and for ``while`` loops."""
+    if not isinstance(loop, (ast.For, ast.AsyncFor)):
+        return None
+    source = loop.iter
+    if isinstance(source, (ast.List, ast.Tuple, ast.Set)):
+        return None if any(isinstance(e, ast.Starred) for e in source.elts) else len(source.elts)
+    if isinstance(source, ast.Call) and isinstance(source.func, ast.Name) and source.func.id == "range":
+        bounds = [a.value for a in source.args if isinstance(a, ast.Constant) and type(a.value) is int]
+        if source.args and len(bounds) == len(source.args) <= 2:
+            return max(0, bounds[-1] - (bounds[0] if len(bounds) == 2 else 0))
+    return None
+
+
 def function_params(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:
     args = func.args
     return [a.arg for a in [*args.posonlyargs, *args.args]]
