@@ -9,6 +9,8 @@ Where the rule's finding in bad.py carries a fix, this is the real thing: `memli
 fixed.py). Where it does not, fixed.py is the hand fix: `memlint verify bad.py --against fixed.py`.
 Each pair runs from a fresh temporary directory. Only the "## Measured effect" section of an
 existing rules/MEMxxx.md is replaced; a pair whose verification failed leaves its document alone.
+The section shows the tensor peak, the growth per iteration (leak slope) and RSS; the before/after
+columns printed here are the deciding figure (tensors when the script uses torch, else RSS).
 """
 
 from __future__ import annotations
@@ -77,31 +79,60 @@ def machine() -> str:
     )
 
 
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} MiB"
+
+
+def _slope(summary: dict) -> str:
+    slope = summary.get("slope")
+    if not slope:
+        return "-"
+    return f"{slope['bytes_per_iteration'] / 2**20:+.2f} MiB"
+
+
 def section_text(code: str, report: dict, mode: str, repeat: int, where: str) -> str:
     before, after = report["before"], report["after"]
-    ratio = f"{report['ratio']:.1f}×" if report.get("ratio") is not None else "∞×"
-    verdict = "confirmed" if report["confirmed"] else "NOT confirmed"
+    by_rss = "RSS" in report["confirmed_by"] and "tensor peak" not in report["confirmed_by"]
+    peaks = report["rss"] if by_rss or report.get("tensor") is None else report["tensor"]
+    ratio = f"{peaks['ratio']:.1f}×" if peaks.get("ratio") is not None else "∞×"
+    verdict = f"confirmed by {', '.join(report['confirmed_by'])}" if report["confirmed"] else "NOT confirmed"
     output = "output unchanged" if report["output_same"] else f"OUTPUT CHANGED: {report['output_difference']}"
+    leak = report.get("leak")
+    per = f"growth per {leak['per']}" if leak else "growth per iteration"
     rows = [
-        "| version | peak above the post-import floor | whole-process peak | wall |",
-        "|---|---:|---:|---:|",
-        f"| bad.py | {before['peak_mb']:.1f} MB | {before['process_peak_mb']:.1f} MB | {before['wall_s']:.2f} s |",
-        f"| fixed.py | {after['peak_mb']:.1f} MB | {after['process_peak_mb']:.1f} MB | {after['wall_s']:.2f} s |",
+        f"| version | tensor peak | {per} | RSS above the post-import floor | whole-process peak | wall |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    return "\n".join(
-        [
-            SECTION,
-            "",
-            f"Measured on [`fixtures/{code}/bad.py`](../fixtures/{code}/bad.py) with {mode}, {repeat} runs of each "
-            "version, interleaved, in fresh processes (`benchmarks/verify_fixtures.py`):",
-            "",
-            *rows,
-            "",
-            f"Peak cut **{ratio}** ({verdict}: the cut must exceed max(5 MB, 3× the run-to-run spread); {output}).",
-            f"Machine: {where}.",
-            "",
-        ]
-    )
+    for label, summary in (("bad.py", before), ("fixed.py", after)):
+        rows.append(
+            f"| {label} | {_mib(summary.get('tensor_peak_mb'))} | {_slope(summary)} | {summary['peak_mb']:.1f} MB | "
+            f"{summary['process_peak_mb']:.1f} MB | {summary['wall_s']:.2f} s |"
+        )
+    if peaks is report.get("tensor"):
+        measured = "live tensor bytes"
+    elif report.get("tensor") is None:
+        measured = "RSS (the script holds no torch tensors)"
+    else:
+        measured = "RSS (host memory; the live tensor peak did not change)" if by_rss else "RSS"
+    lines = [
+        SECTION,
+        "",
+        f"Measured on [`fixtures/{code}/bad.py`](../fixtures/{code}/bad.py) with {mode}, {repeat} runs of each "
+        "version, interleaved, in fresh processes (`benchmarks/verify_fixtures.py`):",
+        "",
+        *rows,
+        "",
+        f"Cut **{ratio}** in {measured} ({verdict}; {output}).",
+    ]
+    if leak:
+        lines.append(f"Leak slope: {leak['verdict']}.")
+    elif report.get("measured_by") == "tensors":
+        lines.append("No loop the probe can see (optimizer step, DataLoader batch, no_grad block): peaks only.")
+    lines += [
+        f"Machine: {where}. CUDA: not measured (no GPU was available when this was written).",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def replace_section(document: str, new_section: str) -> str:
@@ -143,7 +174,8 @@ def main() -> int:
             continue
         doc = REPO / "rules" / f"{code}.md"
         status = "-"
-        if max(report["before"]["peak_mb"], report["after"]["peak_mb"]) < 1.0:
+        figures = [report[v].get(k) or 0.0 for v in ("before", "after") for k in ("peak_mb", "tensor_peak_mb")]
+        if max(figures) < 1.0:
             # e.g. a TensorFlow pair where TensorFlow is missing: it prints a note and exits
             status = "nothing allocated (did the script exit early?); document left alone"
         elif doc.is_file() and not args.no_write:
@@ -155,8 +187,9 @@ def main() -> int:
         elif not doc.is_file():
             status = "no rule document"
         ratio = f"{report['ratio']:.1f}x" if report.get("ratio") is not None else "inf"
+        deciding = "tensor_peak_mb" if report.get("measured_by") == "tensors" else "peak_mb"
         print(
-            f"{code:8} {report['before']['peak_mb']:>10.1f} {report['after']['peak_mb']:>10.1f} {ratio:>8}  "
+            f"{code:8} {report['before'][deciding]:>10.1f} {report['after'][deciding]:>10.1f} {ratio:>8}  "
             f"{'yes' if report['confirmed'] else 'NO':9}  {'same' if report['output_same'] else 'CHANGED':7}  {status}"
         )
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify`` and ``server``.
+"""The ``memlint`` command: ``check`` (the default), ``rule``, ``verify``, ``estimate`` and ``server``.
 
 ``memlint train.py`` and ``memlint --fix train.py`` mean ``memlint check ...``.
 Exit codes: 0 clean, 1 findings, 2 usage, configuration or internal error.
@@ -16,7 +16,7 @@ from memlint import __version__
 from memlint.output import FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-SUBCOMMANDS = ("check", "rule", "verify", "server")
+SUBCOMMANDS = ("check", "rule", "verify", "estimate", "server")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_verify_parser(sub)
+    from memlint.estimate.cli import add_arguments as add_estimate_arguments
+
+    add_estimate_arguments(sub.add_parser(
+        "estimate", help="simulate a training step's peak memory on fake tensors (no GPU needed)",
+        description="Run SCRIPT under fake tensors (nothing allocated, nothing written) for --steps optimizer "
+        "steps and report the peak of live tensor memory, where it happens, a breakdown, what would lower it, "
+        "and with --gpu whether it fits and the largest batch size that does. Arguments after -- go to the script.",
+        epilog="exit status: 0 estimated (and fits --gpu); 1 does not fit --gpu; 2 no estimate",
+    ))
     return parser
 
 
@@ -93,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from memlint.verify.cli import run_verify
 
             return run_verify(args)
+        if args.command == "estimate":
+            from memlint.estimate.cli import main as run_estimate
+
+            return run_estimate(args)
         if args.command == "server":
             from memlint.server import main as run_server
 

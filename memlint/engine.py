@@ -29,7 +29,7 @@ from memlint.analysis.syntax import (
 )
 from memlint.fixes import FixFailure, FixWriter, fix_span
 from memlint.noqa import parse_suppressions
-from memlint.rule import Fix, Report, Rule
+from memlint.rule import Rule
 
 if TYPE_CHECKING:
     from memlint.analysis.project import ProjectView
@@ -482,6 +482,46 @@ def fix_and_lint(
         return new_text, applied, lint_text(new_text, filename, rules, options, with_edits=with_edits, project=project)
     findings = [] if last is None else _findings(last, filename, with_edits)
     return new_text, applied, findings
+
+
+def fix_each(
+    text: str,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Mapping[str, Any] | None = None,
+    unsafe: bool = False,
+    project: "ProjectView | None" = None,
+) -> list[tuple[Finding, str]]:
+    """Each applicable fix on its own: its finding and the text with only that fix applied.
+
+    ``memlint verify`` runs each such text to say which finding's fix produced which part of a
+    reduction. Only the first pass's fixes (what the findings offer now); a fix whose result
+    would not compile, or that the safety check refuses, is left out.
+    """
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    current = text[len(bom):]
+    analysis = analyze(current, filename, rules, options, project)
+    if analysis is None:
+        return []
+    results = []
+    for item in sorted(_unsuppressed(analysis, current), key=lambda i: i.span):
+        fix = item.fix
+        if fix is None or (fix.applicability != "safe" and not unsafe):
+            continue
+        try:
+            new_text = _write(analysis, [item])
+            check_compiles(new_text, filename, [item.rule.code])
+        except FixFailure:
+            continue
+        if new_text == current or fix_safety.refusal(analysis.text, new_text, _uses([item]), filename) is not None:
+            continue
+        row, col, end_row, end_col = item.span
+        finding = Finding(
+            item.rule.code, item.rule.name, item.message, filename, row, col, end_row, end_col,
+            FixInfo(fix.applicability, fix.message),
+        )
+        results.append((finding, bom + new_text))
+    return results
 
 
 def _fix_passes(

@@ -16,20 +16,13 @@ import ast
 from collections import Counter
 from typing import Iterable
 
-from memlint.analysis import facts
+from memlint.analysis.autograd import call_kind
 from memlint.analysis.file import FileAnalysis
-from memlint.analysis.flow import is_optimizer_step
-from memlint.analysis.syntax import FunctionNode, ScopeNode, ancestors, last_name
+from memlint.analysis.syntax import FunctionNode, ScopeNode, ancestors
 
 
 def needs_grad(call: ast.Call, file: FileAnalysis) -> bool:
-    func = call.func
-    if isinstance(func, ast.Attribute) and func.attr in ("backward", "manual_backward", "requires_grad_", "retain_grad"):
-        return True
-    if is_optimizer_step(call):
-        return True
-    name = file.qualname(func) or ""
-    return name.startswith(facts.NEEDS_GRAD_PREFIXES) or name == "torch.autograd.backward"
+    return call_kind(file, call) == "grad"
 
 
 def guarded_grad_calls(file: FileAnalysis) -> Counter[str]:
@@ -188,4 +181,4 @@ def refusal(old_text: str, new_text: str, uses: Iterable[str], filename: str = "
     return None
 
 
-__all__ = ["refusal", "guarded_grad_calls", "unbound_uses", "needs_grad", "last_name"]
+__all__ = ["refusal", "guarded_grad_calls", "unbound_uses", "needs_grad"]

@@ -81,12 +81,13 @@ def test_preloads_follow_the_imports():
 # --- failure paths (plain-Python scripts: no torch, so these are fast) ----------------------------
 
 
-def test_no_fixes_to_apply_is_an_error(tmp_path):
+def test_no_fixes_to_apply_points_to_against(tmp_path):
+    """A file with no findings (e.g. after --fix): say so and show how to compare with the original."""
     script = write(tmp_path / "clean.py", "print('hello')\n")
     proc, report = verify_json(script, cwd=tmp_path)
     assert proc.returncode == 2
-    assert "no fixes to apply" in proc.stderr
-    assert report["error"].endswith("no fixes to apply")
+    assert "no fixes to apply: memlint finds nothing in it" in proc.stderr
+    assert f"memlint verify ORIGINAL.py --against {script}" in report["error"]
 
 
 def test_script_that_raises_is_an_error(tmp_path):

@@ -16,7 +16,7 @@ from memlint.analysis import facts
 from memlint.analysis.syntax import (
     FunctionNode,
     last_name,
-    LoopNode,
+
     ScopeNode,
     SourceLines,
     ancestors,

@@ -32,7 +32,6 @@ from memlint.analysis.syntax import (
 from memlint.analysis.values import (
     ARRAY,
     CLASS,
-    FUNCTION,
     GRAD,
     GRAD_ANY,
     GRAD_TENSOR,
@@ -734,3 +733,35 @@ def _outer_parts(node: ast.AST) -> Iterable[ast.AST]:
         parts = []
     for part in parts:
         yield from ast.walk(part)
+
+
+def value_without(flow: Flow, expr: ast.AST, excluded: frozenset[str]) -> Value:
+    """The value of ``expr`` where it was read, with ``excluded`` names read as numbers."""
+    if not excluded or not (names_in(expr) & excluded):
+        return flow.value_of(expr)
+    if isinstance(expr, ast.Name) or (isinstance(expr, ast.Attribute) and dotted(expr) in excluded):
+        return NUM if (dotted(expr) in excluded) else flow.value_of(expr)
+    recorded = flow.value_of(expr)
+    if not recorded.grad:
+        return recorded
+    if isinstance(expr, ast.BinOp):
+        left, right = value_without(flow, expr.left, excluded), value_without(flow, expr.right, excluded)
+        if left.grad or right.grad:
+            return GRAD_TENSOR
+        return NUM if left.kind == right.kind == NUMBER else UNK
+    if isinstance(expr, ast.UnaryOp):
+        inner = value_without(flow, expr.operand, excluded)
+        return GRAD_TENSOR if inner.grad else inner
+    if isinstance(expr, (ast.Tuple, ast.List)):
+        items = [value_without(flow, e, excluded) for e in expr.elts]
+        return GRAD_ANY if any(v.grad for v in items) else UNK
+    if isinstance(expr, ast.Call):
+        if isinstance(expr.func, ast.Attribute) and expr.func.attr in facts.DETACHING_METHODS:
+            return NUM
+        parts = [*expr.args, *(k.value for k in expr.keywords)]
+        if isinstance(expr.func, ast.Attribute):
+            parts.append(expr.func.value)
+        return GRAD_TENSOR if any(value_without(flow, p, excluded).grad for p in parts) else UNK
+    if isinstance(expr, (ast.Attribute, ast.Subscript)):
+        return GRAD_ANY if value_without(flow, expr.value, excluded).grad else UNK
+    return recorded

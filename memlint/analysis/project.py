@@ -615,3 +615,43 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         for member in members:
             prepared[str(member)] = (project, project.dependency_digest(str(member)))
     return prepared
+
+
+class WarmProjects:
+    """Projects kept for the life of a process (the language server's lint workers): the document
+    being edited is summarized from its unsaved text on every lint; the other files are looked at
+    again at most every ``refresh_seconds`` (summaries of unchanged files are reused)."""
+
+    def __init__(self, refresh_seconds: float = 10.0) -> None:
+        self.refresh_seconds = refresh_seconds
+        self._projects: dict[str, tuple[Project, float]] = {}
+
+    def view(self, path: Path, text: str) -> ProjectView | None:
+        import time
+
+        from memlint.analysis.file import FileAnalysis
+
+        root = find_root(path)
+        key = str(root)
+        found = self._projects.get(key)
+        now = time.monotonic()
+        if found is None or now - found[1] > self.refresh_seconds:
+            marked = any((root / marker).exists() for marker in ROOT_MARKERS)
+            files = project_files(root) if marked else sorted(p for p in root.glob("*.py") if p.is_file())
+            old = found[0].summaries if found is not None else {}
+            project, _ = build_project(root, files, dict(old))
+            found = self._projects[key] = (project, now)
+        project = found[0]
+        absolute = os.path.abspath(path)
+        name = module_name(root, Path(absolute))
+        try:
+            tree = parse_python(text, absolute)
+        except (ParseFailure, RecursionError):
+            return ProjectView(project)
+        digest = digest_bytes(text.encode("utf-8", "surrogatepass"))
+        current = project.summaries.get(absolute)
+        if current is None or current.digest != digest:
+            summary = summarize(FileAnalysis(tree, absolute, text, name), digest, project.modules | {name})
+            project.add(summary)
+            project.remember_text(absolute, text)
+        return ProjectView(project)

@@ -310,3 +310,26 @@ def function_params(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -
 FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 LoopNode = (ast.For, ast.AsyncFor, ast.While)
 ScopeNode = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+
+
+def parenthesized(file, expr: ast.AST) -> bool:  # type: ignore[no-untyped-def]
+    """Written inside its own parentheses: ``(a + b)`` (not the brackets of a call around it)."""
+    lines = file.lines
+    row, col, end_row, end_col = lines.span(expr)
+    text = file.text
+    start = lines.offset(row, col - 1)
+    end = lines.offset(end_row, end_col - 1)
+    before = text[:start].rstrip()
+    after = text[end:].lstrip()
+    if not (before.endswith("(") and after.startswith(")")):
+        return False
+    holder = getattr(expr, "_ml_parent", None)
+    if isinstance(holder, ast.Call) and len(holder.args) + len(holder.keywords) == 1 and expr in holder.args:
+        func_end = lines.offset(*_end_of(lines, holder.func))
+        return len(before) - 1 != len(text[:func_end].rstrip()) or before[:-1].rstrip().endswith("(")
+    return True
+
+
+def _end_of(lines, node: ast.AST) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    _, _, end_row, end_col = lines.span(node)
+    return end_row, end_col - 1

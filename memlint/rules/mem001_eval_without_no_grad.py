@@ -29,12 +29,25 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 from memlint.analysis import facts
-from memlint.analysis.file import FileAnalysis
-from memlint.analysis.syntax import FunctionNode, LoopNode, ancestors, dotted, is_constant, iter_scope, parent
-from memlint.analysis.values import MODEL, NUMBER, SEQ
+from memlint.analysis.autograd import (
+    ScopeEvents,
+    eval_switch_receiver,
+    evaluation_units,
+    helper_runs_model,
+    method_runs_model,
+    trained_receivers,
+    forwards,
+    off_by_default,
+    param_names,
+    runs_training,
+    scope_events,
+    top_statement,
+    train_switch_receiver,
+)
+from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant
+from memlint.analysis.values import NUMBER, SEQ
 from memlint.fixes import add_decorator, wrap_with
 from memlint.rule import Fix, Invalid, Rule, Valid
 
@@ -58,142 +71,24 @@ SAFE_DECORATOR = "Decorate the function with `@torch.no_grad()`"
 UNSAFE_DECORATOR = "Decorate the function with `@torch.no_grad()` (check what it returns)"
 
 
-def _receiver(expr: ast.AST) -> str | None:
-    """Dotted name of a model expression; subscripts read as ``[]``: ``self.model[key]`` ->
-    ``self.model[]``, so ``self.model[k].eval()`` covers ``self.model["generator"](x)``."""
-    if isinstance(expr, ast.Subscript):
-        inner = _receiver(expr.value)
-        return None if inner is None else inner + "[]"
-    if isinstance(expr, ast.Attribute):
-        inner = _receiver(expr.value)
-        return None if inner is None else f"{inner}.{expr.attr}"
-    return dotted(expr)
 
 
-def _switch_receiver(call: ast.Call) -> str | None:
-    """``R.eval()`` or ``R.train(False)``: the receiver's dotted name (or the name a chained
-    ``X = Encoder(...).eval()`` binds)."""
-    func = call.func
-    if not isinstance(func, ast.Attribute):
-        return None
-    if func.attr == "eval" and not call.args and not call.keywords:
-        pass
-    elif func.attr == "train" and len(call.args) == 1 and not call.keywords and is_constant(call.args[0], False):
-        pass
-    else:
-        return None
-    name = _receiver(func.value)
-    if name is None and isinstance(func.value, ast.Call):
-        top = _chain_top(call)
-        holder = parent(top)
-        if isinstance(holder, ast.Assign) and len(holder.targets) == 1:
-            return _receiver(holder.targets[0])
-    return name
 
 
-def _train_receiver(call: ast.Call) -> str | None:
-    """``R.train()`` / ``R.train(True)`` / ``R.train(flag)``: grad-mode use may follow."""
-    func = call.func
-    if not isinstance(func, ast.Attribute) or func.attr != "train":
-        return None
-    if call.args and is_constant(call.args[0], False):
-        return None
-    return _receiver(func.value)
 
 
-def _chain_top(call: ast.Call) -> ast.AST:
-    """``m.eval().to(dev).half()``: the outermost call of the chain the switch starts."""
-    top: ast.AST = call
-    while True:
-        holder = parent(top)
-        outer = parent(holder) if holder is not None else None
-        if isinstance(holder, ast.Attribute) and isinstance(outer, ast.Call) and outer.func is holder:
-            top = outer
-            continue
-        return top
 
 
-def _sets_mode(call: ast.Call, receiver: str) -> bool:
-    """``model.eval()`` as a statement, or ``model = model.eval().to(dev)``; not ``freeze(m.eval())``."""
-    top = _chain_top(call)
-    holder = parent(top)
-    if isinstance(holder, ast.Expr):
-        return True
-    if isinstance(holder, ast.Assign):
-        return all(_receiver(t) == receiver for t in holder.targets)
-    return False
 
 
-def _forwards(call: ast.Call, receiver: str) -> bool:
-    """Is ``call`` a forward pass of the model spelled ``receiver``?"""
-    name = _receiver(call.func)
-    return name is not None and name in (receiver, receiver + ".forward", receiver + ".module", receiver + ".module.forward")
 
 
-@dataclass
-class _Events:
-    """What one scope does, in source order (nested scopes not entered)."""
-
-    items: list[tuple[str, ast.AST]] = field(default_factory=list)
-    returns: list[ast.Return] = field(default_factory=list)
-    has_yield: bool = False
-
-    @property
-    def needs_grad(self) -> bool:
-        return any(kind == "grad" for kind, _ in self.items)
 
 
-def _events(file: FileAnalysis, scope: ast.AST) -> _Events:
-    cache = file.__dict__.setdefault("_mem001_events", {})
-    if id(scope) in cache:
-        return cache[id(scope)]
-    events = _Events()
-    for node in _scope_nodes(scope):
-        if isinstance(node, ast.Call):
-            events.items.append((_call_kind(file, node), node))
-        elif isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.ctx, ast.Load):
-            events.items.append(("grad", node))
-        elif isinstance(node, ast.keyword) and node.arg == "requires_grad" and not is_constant(node.value, False):
-            events.items.append(("grad", node))
-        elif isinstance(node, ast.Return):
-            events.returns.append(node)
-        elif isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
-            events.has_yield = True
-        elif isinstance(node, (ast.With, ast.AsyncWith)):
-            for item in node.items:
-                if file.grad_guard_kind(item.context_expr) == "on":
-                    events.items.append(("grad", node))
-    cache[id(scope)] = events
-    return events
 
 
-def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
-    if isinstance(scope, FunctionNode):
-        for stmt in scope.body:
-            yield stmt
-            yield from iter_scope(stmt)
-    else:
-        yield from iter_scope(scope)
 
 
-def _call_kind(file: FileAnalysis, call: ast.Call) -> str:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        if func.attr in _NEEDS_GRAD_ATTRS:
-            return "grad"
-        if func.attr == "step":
-            owner = dotted(func.value) or ""
-            if "optim" in owner.lower() or owner.split(".")[-1] in ("opt", "optimizer", "optimiser"):
-                return "grad"
-    qualified = file.qualname(func) or ""
-    if qualified.startswith(facts.NEEDS_GRAD_PREFIXES) or qualified in ("torch.enable_grad", "torch.autograd.backward"):
-        return "grad"
-    receiver = _switch_receiver(call)
-    if receiver is not None:
-        return "eval" if _sets_mode(call, receiver) else "call"
-    if _train_receiver(call) is not None:
-        return "train"
-    return "call"
 
 
 @dataclass
@@ -224,7 +119,7 @@ class EvalWithoutNoGrad(Rule):
         func = node.func
         if self._skip or not isinstance(func, ast.Attribute) or func.attr not in ("eval", "train"):
             return
-        if _switch_receiver(node) is None and not (func.attr == "train" and len(node.args) == 1 and isinstance(node.args[0], ast.Name)):
+        if eval_switch_receiver(node) is None and not (func.attr == "train" and len(node.args) == 1 and isinstance(node.args[0], ast.Name)):
             return
         scope = self.file.enclosing_function(node) or self.file.tree
         self._pending.setdefault(id(scope), scope)
@@ -246,74 +141,6 @@ class EvalWithoutNoGrad(Rule):
                 self._analyse_by_name(func)
 
     # ------------------------------------------------------------------ helpers that run the model
-    def _helper_forwards(self, call: ast.Call, receiver: str) -> bool | None:
-        """Does ``call`` run the model through a helper (of this file or the project)?
-
-        True: the helper runs it and needs no gradients; None: it runs it but needs gradients.
-        """
-        func = call.func
-        file = self.file
-        targets = file.resolve_call(call)
-        if not targets:
-            return False
-        owner, helper = targets[0]
-        inner: str | None = None
-        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
-            if receiver == "self" or receiver.startswith("self."):
-                inner = receiver
-            else:
-                inner = _bound_param(call, helper, receiver, skip=1)
-        elif "." not in receiver:
-            inner = _bound_param(call, helper, receiver, skip=0)
-        if inner is None:
-            return False
-        helper_events = _events(owner, helper)
-        runs = any(
-            kind == "call" and _forwards(node, inner) and owner.guard_at(node, stop=helper) is None  # type: ignore[arg-type]
-            for kind, node in helper_events.items
-        )
-        if not runs:
-            return False
-        if helper_events.needs_grad:
-            return None
-        return True
-
-    def _method_forwards(self, call: ast.Call, receiver: str) -> bool:
-        """``model.encode(x)`` where ``model`` is an instance of a project model class whose
-        ``encode`` runs the model (calls ``self(...)``, ``self.forward`` or a submodule)."""
-        func = call.func
-        if not isinstance(func, ast.Attribute) or _receiver(func.value) != receiver:
-            return False
-        if func.attr in facts.MODULE_NON_FORWARD_METHODS or func.attr in ("forward", "module", "generate"):
-            return False
-        flow = self.file.flow_of(call)
-        value = flow.value_of(func.value)
-        if value.kind != MODEL or not value.origin:
-            return False
-        located = self.file.project.resolve_class(self.file, value.origin) if self.file.project else None
-        if located is None:
-            short = value.origin.rsplit(".", 1)[-1]
-            cls = self.file.classes.get(short)
-            located = (self.file, cls) if cls is not None else None
-        if located is None:
-            return False
-        owner, cls = located
-        method = owner.find_method(cls, func.attr)
-        if method is None:
-            return False
-        method_owner, definition = method
-        if method_owner.decorator_guard(definition) is not None:
-            return False
-        for kind, node in _events(method_owner, definition).items:
-            if kind == "call" and isinstance(node, ast.Call):
-                name = _receiver(node.func)
-                if name in ("self", "self.forward") or (
-                    name and name.startswith("self.") and name.count(".") == 1
-                    and method_owner.attribute_value(cls, name[5:]).kind == MODEL
-                ):
-                    return True
-        return False
-
     def _silenced_scope(self, scope: ast.AST) -> bool:
         file = self.file
         for outer in [scope, *ancestors(scope)]:
@@ -325,20 +152,20 @@ class EvalWithoutNoGrad(Rule):
 
     # ------------------------------------------------------------------ eval() regions
     def _analyse_regions(self, scope: ast.AST) -> bool:
-        events = _events(self.file, scope)
+        events = scope_events(self.file, scope)
         open_regions: dict[str, _Region] = {}
         regions: list[_Region] = []
         for kind, node in events.items:
             if kind == "eval":
-                receiver = _switch_receiver(node)  # type: ignore[arg-type]
+                receiver = eval_switch_receiver(node)  # type: ignore[arg-type]
                 if receiver is not None and receiver not in open_regions:
                     region = _Region(receiver, node)  # type: ignore[arg-type]
                     open_regions[receiver] = region
                     regions.append(region)
             elif kind == "train":
-                receiver = _train_receiver(node) or ""  # type: ignore[arg-type]
+                receiver = train_switch_receiver(node) or ""  # type: ignore[arg-type]
                 open_regions.pop(receiver, None)
-                if isinstance(scope, FunctionNode) and _off_by_default(node, scope):  # type: ignore[arg-type]
+                if isinstance(scope, FunctionNode) and off_by_default(node, scope):  # type: ignore[arg-type]
                     # `model.train(training)` with `training=False` by default: evaluation unless asked.
                     region = _Region(receiver, node, conditional=True)  # type: ignore[arg-type]
                     open_regions[receiver] = region
@@ -348,10 +175,10 @@ class EvalWithoutNoGrad(Rule):
                     region.needs_grad = True
             elif kind == "call":
                 for region in open_regions.values():
-                    if _forwards(node, region.receiver) or self._method_forwards(node, region.receiver):  # type: ignore[arg-type]
+                    if forwards(node, region.receiver) or method_runs_model(self.file, node, region.receiver):  # type: ignore[arg-type]
                         region.forwards.append((node, False))  # type: ignore[arg-type]
                         continue
-                    helper = self._helper_forwards(node, region.receiver)  # type: ignore[arg-type]
+                    helper = helper_runs_model(self.file, node, region.receiver)  # type: ignore[arg-type]
                     if helper is None:
                         region.needs_grad = True
                     elif helper:
@@ -376,7 +203,7 @@ class EvalWithoutNoGrad(Rule):
         """An evaluation or sampling function without ``.eval()``: it runs a model the project
         trains, in a loop (evaluation) or once (sampling reached from a training loop)."""
         file = self.file
-        events = _events(file, func)
+        events = scope_events(file, func)
         sampling = bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name)
         candidates = []
         for kind, node in events.items:
@@ -398,9 +225,9 @@ class EvalWithoutNoGrad(Rule):
         callers = file.callers(func)
         if not callers:
             return  # not called from this project (a pytest test, an API entry point)
-        params = set(_params(func))
-        trained = self._trained_receivers()
-        from_training = any(_runs_training(owner, call) for owner, call in callers)
+        params = set(param_names(func))
+        trained = trained_receivers(file)
+        from_training = any(runs_training(owner, call) for owner, call in callers)
         exposed = []
         for name, node in candidates:
             if file.guard_at(node) is not None:
@@ -410,53 +237,24 @@ class EvalWithoutNoGrad(Rule):
         if exposed and not self._silenced_scope(func):
             self._report(func, events, exposed, None, by_name=True)
 
-    def _trained_receivers(self) -> frozenset[str]:
-        """Model-like callees that some code of this file trains (calls next to ``backward``)."""
-        cached = self.__dict__.get("_trained")
-        if cached is not None:
-            return cached
-        trained: set[str] = set()
-        scopes: list[ast.AST] = [self.file.tree]
-        for definitions in self.file.functions.values():
-            scopes.extend(definitions)
-        for scope in scopes:
-            items = _events(self.file, scope).items
-            if not any(kind == "grad" and _is_backward(node) for kind, node in items):
-                continue
-            for kind, node in items:
-                if kind != "call":
-                    continue
-                name = dotted(node.func)  # type: ignore[attr-defined]
-                if name is None:
-                    continue
-                last = name.split(".")[-1]
-                if (
-                    facts.MODEL_LIKE_CALLEE.search(last)
-                    and not facts.NOT_MODEL_CALLEE.search(last)
-                    and self.file.qualname(node.func) is None  # type: ignore[attr-defined]
-                ):
-                    trained.add(name)
-        self.__dict__["_trained"] = frozenset(trained)
-        return self.__dict__["_trained"]
-
     # ------------------------------------------------------------------ report and fix
     def _report(
         self,
         scope: ast.AST,
-        events: _Events,
+        events: ScopeEvents,
         exposed: list[tuple[ast.Call, bool]],
         start: ast.Call | None,
         by_name: bool = False,
         conditional: bool = False,
     ) -> None:
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
-        units = _units(self.file, exposed, start)
+        units = evaluation_units(self.file, exposed, start)
         whole = (
             len(units) == 1
             and isinstance(scope, FunctionNode)
             and bool(_EVAL_NAME.match(scope.name) or _SAMPLE_NAME.match(scope.name))
             and not any(kind == "train" for kind, _ in events.items)
-            and (start is None or self.file.enclosing_function(start) is scope and _top_statement(start, scope) is not None)
+            and (start is None or self.file.enclosing_function(start) is scope and top_statement(start, scope) is not None)
             and not isinstance(scope, ast.AsyncFunctionDef)
         )
         for unit_forwards, block in units:
@@ -473,7 +271,7 @@ class EvalWithoutNoGrad(Rule):
     def _fix(
         self,
         scope: ast.AST,
-        events: _Events,
+        events: ScopeEvents,
         forwards: list[tuple[ast.Call, bool]],
         block: tuple[list[ast.stmt], int, int] | None,
         via_helper: bool,
@@ -518,163 +316,31 @@ class EvalWithoutNoGrad(Rule):
         return True
 
 
-def _bound_param(call: ast.Call, helper: ast.AST, receiver: str, skip: int) -> str | None:
-    params = _params(helper)[skip:]
-    for index, arg in enumerate(call.args):
-        if isinstance(arg, ast.Starred):
-            return None
-        if isinstance(arg, ast.Name) and arg.id == receiver:
-            return params[index] if index < len(params) else None
-    for kw in call.keywords:
-        if isinstance(kw.value, ast.Name) and kw.value.id == receiver and kw.arg is not None:
-            return kw.arg if kw.arg in params else None
-    return None
 
 
-def _params(func: ast.AST) -> list[str]:
-    args = func.args  # type: ignore[attr-defined]
-    return [a.arg for a in [*args.posonlyargs, *args.args]]
 
 
-def _off_by_default(call: ast.Call, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    """``R.train(flag)`` where ``flag`` is a parameter of ``func`` defaulting to False."""
-    if len(call.args) != 1 or not isinstance(call.args[0], ast.Name):
-        return False
-    flag = call.args[0].id
-    args = func.args
-    positional = [*args.posonlyargs, *args.args]
-    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
-    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
-    return is_constant(defaults.get(flag), False)
 
 
-def _is_backward(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward"
 
 
-def _runs_training(owner: FileAnalysis, call: ast.Call) -> bool:
-    """The call sits in a loop of a function (or script) that runs backward or an optimizer step."""
-    if not owner.enclosing_loops(call):
-        return False
-    scope = owner.enclosing_function(call) or owner.tree
-    return bool(owner.flow(scope).step_calls)
 
 
-def _top_statement(node: ast.AST, scope: ast.AST) -> ast.stmt | None:
-    """The statement of ``scope``'s own body that holds ``node``."""
-    child = node
-    for outer in ancestors(node):
-        if outer is scope:
-            return child if isinstance(child, ast.stmt) else None
-        child = outer
-    return None
 
 
-def _statement_chain(node: ast.AST) -> list[ast.stmt]:
-    """Statements holding ``node``, outermost first (within its function or module)."""
-    chain = []
-    for outer in [node, *ancestors(node)]:
-        if isinstance(outer, FunctionNode + (ast.ClassDef, ast.Lambda, ast.Module)) and outer is not node:
-            break
-        if isinstance(outer, ast.stmt):
-            chain.append(outer)
-    return list(reversed(chain))
 
 
-def _units(
-    file: FileAnalysis, exposed: list[tuple[ast.Call, bool]], start: ast.Call | None
-) -> list[tuple[list[tuple[ast.Call, bool]], tuple[list[ast.stmt], int, int] | None]]:
-    """The exposed forwards grouped into evaluation units, each with the statements to wrap.
-
-    The wrap is the innermost block holding every forward of the group (and the mode switch,
-    which keeps it at the level the evaluation starts on). A wrap that would also hold code that
-    needs gradients (a training loop around a validation loop) is split by statement, down to
-    blocks free of such code: one unit per evaluation loop.
-    """
-    chains = {id(call): _statement_chain(call) for call, _ in exposed}
-    start_chain = _statement_chain(start) if start is not None else None
-    return _split(file, exposed, chains, start_chain, 0)
 
 
-def _split(file, exposed, chains, start_chain, depth):  # type: ignore[no-untyped-def]
-    paths = [chains[id(call)] for call, _ in exposed]
-    if start_chain is not None:
-        paths = paths + [start_chain]
-    block = _common_block(paths, [chains[id(call)] for call, _ in exposed])
-    if block is None:
-        return [(exposed, None)]
-    statements, first, last = block
-    if not any(_needs_grad(file, stmt) for stmt in statements[first : last + 1]) or depth > 20:
-        return [(exposed, block)]
-    level = _level_of(statements, chains[id(exposed[0][0])])
-    groups: dict[int, list[tuple[ast.Call, bool]]] = {}
-    for call, helper in exposed:
-        stmt = chains[id(call)][level]
-        groups.setdefault(_index(statements, stmt), []).append((call, helper))
-    units = []
-    for index in sorted(groups):
-        stmt = statements[index]
-        group = groups[index]
-        if not _needs_grad(file, stmt):
-            units.append((group, (statements, index, index)))
-            continue
-        inner_start = start_chain if start_chain is not None and level < len(start_chain) and start_chain[level] is stmt else None
-        if all(len(chains[id(call)]) <= level + 1 for call, _ in group):
-            units.append((group, None))  # the forward itself sits in a statement that trains
-            continue
-        units.extend(_split(file, group, chains, inner_start, depth + 1))
-    return units
 
 
-def _level_of(statements: list[ast.stmt], chain: list[ast.stmt]) -> int:
-    for level, stmt in enumerate(chain):
-        if any(stmt is s for s in statements):
-            return level
-    return 0
 
 
-def _common_block(
-    paths: list[list[ast.stmt]], exposed_paths: list[list[ast.stmt]]
-) -> tuple[list[ast.stmt], int, int] | None:
-    """The innermost statement list holding every path's statement at the first level where the
-    paths part, and the range of its statements the exposed paths use."""
-    shortest = min(len(p) for p in paths)
-    level = 0
-    while level < shortest and all(p[level] is paths[0][level] for p in paths):
-        level += 1
-    if level >= shortest:
-        level = shortest - 1
-    located = FileAnalysis.block_of(paths[0][level])
-    if located is None:
-        return None
-    statements, _ = located
-    indices = []
-    for path in exposed_paths:
-        if level >= len(path):
-            return None
-        index = _index(statements, path[level])
-        if index < 0:
-            return None
-        indices.append(index)
-    return statements, min(indices), max(indices)
 
 
-def _index(statements: Sequence[ast.stmt], stmt: ast.stmt) -> int:
-    for index, item in enumerate(statements):
-        if item is stmt:
-            return index
-    return -1
 
 
-def _needs_grad(file: FileAnalysis, stmt: ast.stmt) -> bool:
-    """The statement (with what it holds) calls something that needs autograd."""
-    for node in [stmt, *iter_scope(stmt)]:
-        if isinstance(node, ast.Call) and _call_kind(file, node) == "grad":
-            return True
-    return False
 
-
-assert LoopNode  # used by readers of this module: loops are what units are made of
 EvalWithoutNoGrad.VALID = [
     Valid(
         code="""

@@ -25,7 +25,9 @@ import ast
 from dataclasses import dataclass
 
 from memlint.analysis import facts
-from memlint.analysis.flow import Flow, names_in
+from memlint.analysis.autograd import attributes_reaching_backward
+from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, reduces_param, stores_param
+from memlint.analysis.flow import Flow, names_in, value_without
 from memlint.analysis.syntax import (
     FunctionNode,
     ScopeNode,
@@ -33,9 +35,9 @@ from memlint.analysis.syntax import (
     iter_scope,
     last_name,
     positional,
-    walk_tree,
+    parenthesized,
 )
-from memlint.analysis.values import GRAD_ANY, GRAD_TENSOR, NUM, NUMBER, UNK, Value
+from memlint.analysis.values import NUMBER
 from memlint.fixes import append_method
 from memlint.rule import Fix, Invalid, Rule, Valid
 
@@ -44,12 +46,6 @@ _NOT_METERS = frozenset(
     {
         "pbar", "bar", "progress", "progress_bar", "scaler", "ema", "optimizer", "config", "cfg", "args",
         "kwargs", "params", "state", "logs", "log", "info", "results", "stats", "history",
-    }
-)
-_NUMBER_CONSUMERS = frozenset(
-    {
-        "print", "format", "str", "float", "round", "int", "info", "debug", "warning", "log", "add_scalar",
-        "set_postfix", "set_description", "write", "log_metrics", "set_postfix_str", "echo", "len",
     }
 )
 DETACH = "Detach the value before accumulating it"
@@ -81,7 +77,6 @@ class AccumulatedGradTensor(Rule):
     def __init__(self, file, settings) -> None:  # type: ignore[no-untyped-def]
         super().__init__(file, settings)
         self._done: set[int] = set()
-        self._file_reach: set[str] | None = None
         self._update_reduces: bool | None = None
         text = file.text
         self._enabled = (
@@ -140,7 +135,7 @@ class AccumulatedGradTensor(Rule):
             if isinstance(stmt, ast.Assign) and reported:
                 # `avg = running / n` after `running += loss` was reported: the same history.
                 value = flow.value_of(stmt.value)
-                if value.grad and not _value_without(flow, stmt.value, frozenset(reported)).grad:
+                if value.grad and not value_without(flow, stmt.value, frozenset(reported)).grad:
                     for target in stmt.targets:
                         reported.update(n for n in _names(target))
         return found
@@ -204,7 +199,7 @@ class AccumulatedGradTensor(Rule):
         loops = list(reversed(self.file.enclosing_loops(stmt)))
         if not loops and not (flow.is_training_step and "." in base):
             return None
-        if not any(_value_without(flow, v, excluded).grad for v in values):
+        if not any(value_without(flow, v, excluded).grad for v in values):
             return None
         text = ast.get_source_segment(self.file.text, target) or ast.unparse(target)
         return _Site(stmt, node, text, base, values, excluded, flow.statement_order(stmt), loops)
@@ -221,7 +216,7 @@ class AccumulatedGradTensor(Rule):
         _, definition = method
         params = [a.arg for a in definition.args.args][1:]
         for index, param in enumerate(params):
-            if _stores_param(definition, param) and not _reduces_param(definition, param):
+            if stores_param(definition, param) and not reduces_param(definition, param):
                 if index < len(call.args):
                     return call.args[index]
                 return next((k.value for k in call.keywords if k.arg == param), None)
@@ -242,7 +237,7 @@ class AccumulatedGradTensor(Rule):
     def _keeps_history(self, flow: Flow, site: _Site) -> bool:
         """The accumulator outlives the iterations of a training loop and never feeds backward."""
         base = site.base
-        if base in flow.reach or ("." in base and base in self._file_reaching()):
+        if base in flow.reach or ("." in base and base in attributes_reaching_backward(self.file)):
             return False
         if flow.is_training_step and "." in base:
             return True  # Lightning calls training_step once per batch: `self.outputs` outlives it
@@ -282,22 +277,11 @@ class AccumulatedGradTensor(Rule):
                         return True
         return False
 
-    def _file_reaching(self) -> set[str]:
-        """``self.x`` chains that reach a backward pass in any method of this file."""
-        if self._file_reach is None:
-            reach: set[str] = set()
-            for definitions in self.file.functions.values():
-                for definition in definitions:
-                    if self.file.enclosing_class(definition) is not None:
-                        reach |= {n for n in self.file.flow(definition, 1).reach if "." in n}
-            self._file_reach = reach
-        return self._file_reach
-
     def _in_file_update_reduces(self) -> bool:
         """A class here defines ``update(self, value)`` that itself detaches or ``.item()``s the
         value (horovod's ``Metric.update`` after its fix): its callers are fine."""
         if self._update_reduces is None:
-            self._update_reduces = any(_reduces_first_param(d) for d in self.file.functions.get("update", []))
+            self._update_reduces = any(reduces_first_param(d) for d in self.file.functions.get("update", []))
         return self._update_reduces
 
     # ------------------------------------------------------------------ report and fix
@@ -321,8 +305,8 @@ class AccumulatedGradTensor(Rule):
         use_item = (
             "." not in site.base
             and flow.literal_before(site.base, site.index)
-            and all(_scalar(self.file, flow, leaf) for leaf in leaves)
-            and _only_numeric_uses(flow.scope, site.base)
+            and all(known_scalar(self.file, flow, leaf) for leaf in leaves)
+            and only_numeric_uses(flow.scope, site.base)
             and not isinstance(site.node, ast.Call)
         )
         edits = tuple(append_method(leaf, "item" if use_item else "detach") for leaf in leaves)
@@ -334,11 +318,11 @@ class AccumulatedGradTensor(Rule):
         """The grad-carrying tensors inside ``expr`` to wrap, or None when one cannot be wrapped.
 
         ``tensors``: the elements are known to be tensors (they are handed to ``torch.cat``)."""
-        state = _value_without(flow, expr, excluded)
+        state = value_without(flow, expr, excluded)
         if not state.grad:
             return []
-        parenthesized = _parenthesized(self.file, expr)
-        if isinstance(expr, ast.BinOp) and not parenthesized:
+        wrapped = parenthesized(self.file, expr)
+        if isinstance(expr, ast.BinOp) and not wrapped:
             left = self._leaves(flow, expr.left, excluded)
             right = self._leaves(flow, expr.right, excluded)
             return None if left is None or right is None else left + right
@@ -367,7 +351,7 @@ class AccumulatedGradTensor(Rule):
             return self._leaves(flow, expr.args[0], excluded, tensors=True)  # torch.cat([acc, out.detach()])
         if not state.tensor and not tensors:
             return None
-        if isinstance(expr, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) or parenthesized:
+        if isinstance(expr, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) or wrapped:
             return [expr]
         return None
 
@@ -384,147 +368,20 @@ def _names(target: ast.AST) -> list[str]:
     return [name] if name else []
 
 
-def _value_without(flow: Flow, expr: ast.AST, excluded: frozenset[str]) -> Value:
-    """The value of ``expr`` where it was read, with ``excluded`` names read as numbers."""
-    if not excluded or not (names_in(expr) & excluded):
-        return flow.value_of(expr)
-    if isinstance(expr, ast.Name) or (isinstance(expr, ast.Attribute) and dotted(expr) in excluded):
-        return NUM if (dotted(expr) in excluded) else flow.value_of(expr)
-    recorded = flow.value_of(expr)
-    if not recorded.grad:
-        return recorded
-    if isinstance(expr, ast.BinOp):
-        left, right = _value_without(flow, expr.left, excluded), _value_without(flow, expr.right, excluded)
-        if left.grad or right.grad:
-            return GRAD_TENSOR
-        return NUM if left.kind == right.kind == NUMBER else UNK
-    if isinstance(expr, ast.UnaryOp):
-        inner = _value_without(flow, expr.operand, excluded)
-        return GRAD_TENSOR if inner.grad else inner
-    if isinstance(expr, (ast.Tuple, ast.List)):
-        items = [_value_without(flow, e, excluded) for e in expr.elts]
-        return GRAD_ANY if any(v.grad for v in items) else UNK
-    if isinstance(expr, ast.Call):
-        if isinstance(expr.func, ast.Attribute) and expr.func.attr in facts.DETACHING_METHODS:
-            return NUM
-        parts = [*expr.args, *(k.value for k in expr.keywords)]
-        if isinstance(expr.func, ast.Attribute):
-            parts.append(expr.func.value)
-        return GRAD_TENSOR if any(_value_without(flow, p, excluded).grad for p in parts) else UNK
-    if isinstance(expr, (ast.Attribute, ast.Subscript)):
-        return GRAD_ANY if _value_without(flow, expr.value, excluded).grad else UNK
-    return recorded
 
 
-def _parenthesized(file, expr: ast.AST) -> bool:  # type: ignore[no-untyped-def]
-    """Written inside its own parentheses: ``(a + b)`` (not the brackets of a call around it)."""
-    lines = file.lines
-    row, col, end_row, end_col = lines.span(expr)
-    text = file.text
-    start = lines.offset(row, col - 1)
-    end = lines.offset(end_row, end_col - 1)
-    before = text[:start].rstrip()
-    after = text[end:].lstrip()
-    if not (before.endswith("(") and after.startswith(")")):
-        return False
-    holder = getattr(expr, "_ml_parent", None)
-    if isinstance(holder, ast.Call) and len(holder.args) + len(holder.keywords) == 1 and expr in holder.args:
-        func_end = lines.offset(*_end(lines, holder.func))
-        return len(before) - 1 != len(text[:func_end].rstrip()) or before[:-1].rstrip().endswith("(")
-    return True
 
 
-def _end(lines, node: ast.AST) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    _, _, end_row, end_col = lines.span(node)
-    return end_row, end_col - 1
 
 
-def _scalar(file, flow: Flow, leaf: ast.AST) -> bool:  # type: ignore[no-untyped-def]
-    """Known to hold one element, so ``.item()`` works: ``loss.backward()`` proved it, or a full reduction."""
-    if isinstance(leaf, ast.Name):
-        return leaf.id in flow.direct_backward
-    if isinstance(leaf, ast.Call) and isinstance(leaf.func, ast.Attribute):
-        if leaf.func.attr in ("mean", "sum") and not leaf.args and not leaf.keywords:
-            return True
-    if isinstance(leaf, ast.Call):
-        # `F.mse_loss(out, y)`: reduced to a scalar unless `reduction=` says otherwise.
-        qualified = file.qualname(leaf.func) or ""
-        return (
-            qualified.startswith("torch.nn.functional.")
-            and bool(facts.LOSS_FUNCTIONAL.search(qualified.rsplit(".", 1)[-1]))
-            and not any(k.arg == "reduction" for k in leaf.keywords)
-        )
-    return False
 
 
-def _only_numeric_uses(scope: ast.AST, name: str) -> bool:
-    """The accumulator is only combined arithmetically, formatted or logged: never asked for a
-    tensor method and never handed to a caller (who might call ``.item()`` on it)."""
-    names = {name}
-    ok = True
-
-    def visit(node: ast.AST) -> None:
-        nonlocal ok
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
-            ok = False
-        elif isinstance(node, (ast.Return, ast.Yield)) and node.value is not None and names_in(node.value) & names:
-            ok = False
-        elif isinstance(node, ast.Assign) and names_in(node.value) & names:
-            for target in node.targets:  # `epoch_loss = running_loss / n`: follow the copy
-                if isinstance(target, ast.Name):
-                    names.add(target.id)
-                elif isinstance(target, (ast.Attribute, ast.Subscript)):
-                    ok = False
-        elif isinstance(node, ast.Call):
-            arguments = [*node.args, *(k.value for k in node.keywords)]
-            if any(names_in(a) & names for a in arguments) and (last_name(node.func) or "") not in _NUMBER_CONSUMERS:
-                ok = False
-
-    walk_tree(scope, visit)
-    return ok
 
 
-def _stores_param(definition: ast.AST, name: str) -> bool:
-    """The method keeps ``name`` in the object: ``self.xs.append(name)``, ``self.total += name``,
-    ``self.total = self.total + name``."""
-    for node in ast.walk(definition):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("append", "extend", "insert")
-            and (dotted(node.func.value) or "").startswith("self.")
-            and any(name in names_in(a) for a in node.args)
-        ):
-            return True
-        if isinstance(node, ast.AugAssign) and (dotted(node.target) or "").startswith("self.") and name in names_in(node.value):
-            return isinstance(node.op, (ast.Add, ast.Sub))
-        if isinstance(node, ast.Assign) and any((dotted(t) or "").startswith("self.") for t in node.targets):
-            target = dotted(node.targets[0])
-            if isinstance(node.value, ast.BinOp) and target in names_in(node.value) and name in names_in(node.value):
-                return True
-    return False
 
 
-def _reduces_first_param(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    params = [a.arg for a in definition.args.args]
-    if params and params[0] in ("self", "cls"):
-        params = params[1:]
-    return bool(params) and _reduces_param(definition, params[0])
 
 
-def _reduces_param(definition: ast.AST, name: str) -> bool:
-    """Every use of ``name`` reduces it to a number or detaches it."""
-    total = safe = 0
-    for node in ast.walk(definition):
-        if isinstance(node, ast.Name) and node.id == name:
-            total += 1
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
-            if node.attr in facts.DETACHING_METHODS or node.attr == "data":
-                safe += 1
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("float", "int") and node.args:
-            if isinstance(node.args[0], ast.Name) and node.args[0].id == name:
-                safe += 1
-    return total > 0 and safe == total
 
 
 AccumulatedGradTensor.VALID = [

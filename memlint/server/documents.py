@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from memlint.analysis.project import WarmProjects
 from memlint.config import Settings
 from memlint.engine import Edit, Finding, FixFailure, ParseFailure, fix_text, lint_text
 from memlint.noqa import with_noqa
@@ -102,14 +103,31 @@ def lint_document(
 ) -> list[Finding]:
     """Findings for one document's Python text: the only call from the server into the engine.
 
-    Notebooks arrive here as their joined module. The project index (summaries of the sibling
-    files) is to be passed from here to the engine. Raises ParseFailure.
+    Notebooks arrive here as their joined module. A saved ``.py`` file is checked with its project
+    (the warm index of this worker: the same cross-file facts as ``memlint check``). Raises
+    ParseFailure.
     """
     rules = settings.rules_for(path)
     if not rules:
         return []
     filename = str(path) if path is not None else "untitled.py"
-    return lint_text(text, filename, rules, settings.options, with_edits=with_edits, accept_fix=accept_fix)
+    project = _project_for(path, text)
+    return lint_text(
+        text, filename, rules, settings.options, with_edits=with_edits, accept_fix=accept_fix, project=project
+    )
+
+
+_WARM = WarmProjects()
+
+
+def _project_for(path: Path | None, text: str) -> Any:
+    """This worker's warm project index for a ``.py`` file that lives in a folder."""
+    if path is None or path.suffix != ".py" or not path.parent.is_dir():
+        return None
+    try:
+        return _WARM.view(path, text)
+    except (OSError, RecursionError):
+        return None
 
 
 def lint(snapshot: Snapshot, settings: Settings, with_edits: bool = False) -> LintResult:
@@ -208,7 +226,8 @@ def fix_all(snapshot: Snapshot, settings: Settings, unsafe: bool) -> dict[str, s
     if not rules:
         return {}
     if snapshot.cells is None:
-        new_text, _ = fix_text(snapshot.text, snapshot.filename, rules, settings.options, unsafe=unsafe)
+        project = _project_for(snapshot.path, snapshot.text)
+        new_text, _ = fix_text(snapshot.text, snapshot.filename, rules, settings.options, unsafe=unsafe, project=project)
         return {snapshot.uri: new_text} if new_text != snapshot.text else {}
     joined = _notebook_cells(snapshot.cells)
     new_text, _ = fix_text(

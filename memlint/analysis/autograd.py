@@ -1,0 +1,421 @@
+"""What needs autograd and what runs a model: the facts MEM001 (and the fix-safety check) rest on.
+
+- mode switches: ``model.eval()`` / ``.train(False)`` (also chained, ``m = m.eval().to(dev)``) and
+  ``model.train()``;
+- ``call_kind``: does a call need gradients (``backward``, an optimizer step, ``autograd.grad``,
+  ``requires_grad_``...), switch modes, or is it another call;
+- ``forwards``: is a call a forward pass of the model spelled ``receiver``;
+- ``scope_events``: those facts for every call of one scope, in source order;
+- ``evaluation_units``: the smallest blocks of statements around some forward passes that hold no code
+  needing gradients (what a ``with torch.no_grad():`` may wrap).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from memlint.analysis import facts
+from memlint.analysis.file import FileAnalysis
+from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, parent
+
+
+def receiver_name(expr: ast.AST) -> str | None:
+    """Dotted name of a model expression; subscripts read as ``[]``: ``self.model[key]`` ->
+    ``self.model[]``, so ``self.model[k].eval()`` covers ``self.model["generator"](x)``."""
+    if isinstance(expr, ast.Subscript):
+        inner = receiver_name(expr.value)
+        return None if inner is None else inner + "[]"
+    if isinstance(expr, ast.Attribute):
+        inner = receiver_name(expr.value)
+        return None if inner is None else f"{inner}.{expr.attr}"
+    return dotted(expr)
+
+
+def eval_switch_receiver(call: ast.Call) -> str | None:
+    """``R.eval()`` or ``R.train(False)``: the receiver's dotted name (or the name a chained
+    ``X = Encoder(...).eval()`` binds)."""
+    func = call.func
+    if not isinstance(func, ast.Attribute):
+        return None
+    if func.attr == "eval" and not call.args and not call.keywords:
+        pass
+    elif func.attr == "train" and len(call.args) == 1 and not call.keywords and is_constant(call.args[0], False):
+        pass
+    else:
+        return None
+    name = receiver_name(func.value)
+    if name is None and isinstance(func.value, ast.Call):
+        top = chain_top(call)
+        holder = parent(top)
+        if isinstance(holder, ast.Assign) and len(holder.targets) == 1:
+            return receiver_name(holder.targets[0])
+    return name
+
+
+def train_switch_receiver(call: ast.Call) -> str | None:
+    """``R.train()`` / ``R.train(True)`` / ``R.train(flag)``: grad-mode use may follow."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr != "train":
+        return None
+    if call.args and is_constant(call.args[0], False):
+        return None
+    return receiver_name(func.value)
+
+
+def chain_top(call: ast.Call) -> ast.AST:
+    """``m.eval().to(dev).half()``: the outermost call of the chain the switch starts."""
+    top: ast.AST = call
+    while True:
+        holder = parent(top)
+        outer = parent(holder) if holder is not None else None
+        if isinstance(holder, ast.Attribute) and isinstance(outer, ast.Call) and outer.func is holder:
+            top = outer
+            continue
+        return top
+
+
+def sets_mode(call: ast.Call, receiver: str) -> bool:
+    """``model.eval()`` as a statement, or ``model = model.eval().to(dev)``; not ``freeze(m.eval())``."""
+    top = chain_top(call)
+    holder = parent(top)
+    if isinstance(holder, ast.Expr):
+        return True
+    if isinstance(holder, ast.Assign):
+        return all(receiver_name(t) == receiver for t in holder.targets)
+    return False
+
+
+def forwards(call: ast.Call, receiver: str) -> bool:
+    """Is ``call`` a forward pass of the model spelled ``receiver``?"""
+    name = receiver_name(call.func)
+    return name is not None and name in (receiver, receiver + ".forward", receiver + ".module", receiver + ".module.forward")
+
+
+@dataclass
+class ScopeEvents:
+    """What one scope does, in source order (nested scopes not entered)."""
+
+    items: list[tuple[str, ast.AST]] = field(default_factory=list)
+    returns: list[ast.Return] = field(default_factory=list)
+    has_yield: bool = False
+
+    @property
+    def needs_grad(self) -> bool:
+        return any(kind == "grad" for kind, _ in self.items)
+
+
+def scope_events(file: FileAnalysis, scope: ast.AST) -> ScopeEvents:
+    cache = file.__dict__.setdefault("_mem001_events", {})
+    if id(scope) in cache:
+        return cache[id(scope)]
+    events = ScopeEvents()
+    for node in scope_nodes(scope):
+        if isinstance(node, ast.Call):
+            events.items.append((call_kind(file, node), node))
+        elif isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.ctx, ast.Load):
+            events.items.append(("grad", node))
+        elif isinstance(node, ast.keyword) and node.arg == "requires_grad" and not is_constant(node.value, False):
+            events.items.append(("grad", node))
+        elif isinstance(node, ast.Return):
+            events.returns.append(node)
+        elif isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
+            events.has_yield = True
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                if file.grad_guard_kind(item.context_expr) == "on":
+                    events.items.append(("grad", node))
+    cache[id(scope)] = events
+    return events
+
+
+def scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    if isinstance(scope, FunctionNode):
+        for stmt in scope.body:
+            yield stmt
+            yield from iter_scope(stmt)
+    else:
+        yield from iter_scope(scope)
+
+
+def call_kind(file: FileAnalysis, call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        if func.attr in facts.NEEDS_GRAD_METHODS:
+            return "grad"
+        if func.attr == "step":
+            owner = dotted(func.value) or ""
+            if "optim" in owner.lower() or owner.split(".")[-1] in ("opt", "optimizer", "optimiser"):
+                return "grad"
+    qualified = file.qualname(func) or ""
+    if qualified.startswith(facts.NEEDS_GRAD_PREFIXES) or qualified in ("torch.enable_grad", "torch.autograd.backward"):
+        return "grad"
+    receiver = eval_switch_receiver(call)
+    if receiver is not None:
+        return "eval" if sets_mode(call, receiver) else "call"
+    if train_switch_receiver(call) is not None:
+        return "train"
+    return "call"
+
+
+def bound_param(call: ast.Call, helper: ast.AST, receiver: str, skip: int) -> str | None:
+    params = param_names(helper)[skip:]
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return None
+        if isinstance(arg, ast.Name) and arg.id == receiver:
+            return params[index] if index < len(params) else None
+    for kw in call.keywords:
+        if isinstance(kw.value, ast.Name) and kw.value.id == receiver and kw.arg is not None:
+            return kw.arg if kw.arg in params else None
+    return None
+
+
+def param_names(func: ast.AST) -> list[str]:
+    args = func.args  # type: ignore[attr-defined]
+    return [a.arg for a in [*args.posonlyargs, *args.args]]
+
+
+def off_by_default(call: ast.Call, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """``R.train(flag)`` where ``flag`` is a parameter of ``func`` defaulting to False."""
+    if len(call.args) != 1 or not isinstance(call.args[0], ast.Name):
+        return False
+    flag = call.args[0].id
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    return is_constant(defaults.get(flag), False)
+
+
+def is_backward(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "backward"
+
+
+def runs_training(owner: FileAnalysis, call: ast.Call) -> bool:
+    """The call sits in a loop of a function (or script) that runs backward or an optimizer step."""
+    if not owner.enclosing_loops(call):
+        return False
+    scope = owner.enclosing_function(call) or owner.tree
+    return bool(owner.flow(scope).step_calls)
+
+
+def top_statement(node: ast.AST, scope: ast.AST) -> ast.stmt | None:
+    """The statement of ``scope``'s own body that holds ``node``."""
+    child = node
+    for outer in ancestors(node):
+        if outer is scope:
+            return child if isinstance(child, ast.stmt) else None
+        child = outer
+    return None
+
+
+def statement_chain(node: ast.AST) -> list[ast.stmt]:
+    """Statements holding ``node``, outermost first (within its function or module)."""
+    chain = []
+    for outer in [node, *ancestors(node)]:
+        if isinstance(outer, FunctionNode + (ast.ClassDef, ast.Lambda, ast.Module)) and outer is not node:
+            break
+        if isinstance(outer, ast.stmt):
+            chain.append(outer)
+    return list(reversed(chain))
+
+
+def evaluation_units(
+    file: FileAnalysis, exposed: list[tuple[ast.Call, bool]], start: ast.Call | None
+) -> list[tuple[list[tuple[ast.Call, bool]], tuple[list[ast.stmt], int, int] | None]]:
+    """The exposed forwards grouped into evaluation units, each with the statements to wrap.
+
+    The wrap is the innermost block holding every forward of the group (and the mode switch,
+    which keeps it at the level the evaluation starts on). A wrap that would also hold code that
+    needs gradients (a training loop around a validation loop) is split by statement, down to
+    blocks free of such code: one unit per evaluation loop.
+    """
+    chains = {id(call): statement_chain(call) for call, _ in exposed}
+    start_chain = statement_chain(start) if start is not None else None
+    return _split(file, exposed, chains, start_chain, 0)
+
+
+def _split(file, exposed, chains, start_chain, depth):  # type: ignore[no-untyped-def]
+    paths = [chains[id(call)] for call, _ in exposed]
+    if start_chain is not None:
+        paths = paths + [start_chain]
+    block = _common_block(paths, [chains[id(call)] for call, _ in exposed])
+    if block is None:
+        return [(exposed, None)]
+    statements, first, last = block
+    if not any(statement_needs_grad(file, stmt) for stmt in statements[first : last + 1]) or depth > 20:
+        return [(exposed, block)]
+    level = _level_of(statements, chains[id(exposed[0][0])])
+    groups: dict[int, list[tuple[ast.Call, bool]]] = {}
+    for call, helper in exposed:
+        stmt = chains[id(call)][level]
+        groups.setdefault(_index(statements, stmt), []).append((call, helper))
+    units = []
+    for index in sorted(groups):
+        stmt = statements[index]
+        group = groups[index]
+        if not statement_needs_grad(file, stmt):
+            units.append((group, (statements, index, index)))
+            continue
+        inner_start = start_chain if start_chain is not None and level < len(start_chain) and start_chain[level] is stmt else None
+        if all(len(chains[id(call)]) <= level + 1 for call, _ in group):
+            units.append((group, None))  # the forward itself sits in a statement that trains
+            continue
+        units.extend(_split(file, group, chains, inner_start, depth + 1))
+    return units
+
+
+def _level_of(statements: list[ast.stmt], chain: list[ast.stmt]) -> int:
+    for level, stmt in enumerate(chain):
+        if any(stmt is s for s in statements):
+            return level
+    return 0
+
+
+def _common_block(
+    paths: list[list[ast.stmt]], exposed_paths: list[list[ast.stmt]]
+) -> tuple[list[ast.stmt], int, int] | None:
+    """The innermost statement list holding every path's statement at the first level where the
+    paths part, and the range of its statements the exposed paths use."""
+    shortest = min(len(p) for p in paths)
+    level = 0
+    while level < shortest and all(p[level] is paths[0][level] for p in paths):
+        level += 1
+    if level >= shortest:
+        level = shortest - 1
+    located = FileAnalysis.block_of(paths[0][level])
+    if located is None:
+        return None
+    statements, _ = located
+    indices = []
+    for path in exposed_paths:
+        if level >= len(path):
+            return None
+        index = _index(statements, path[level])
+        if index < 0:
+            return None
+        indices.append(index)
+    return statements, min(indices), max(indices)
+
+
+def _index(statements: Sequence[ast.stmt], stmt: ast.stmt) -> int:
+    for index, item in enumerate(statements):
+        if item is stmt:
+            return index
+    return -1
+
+
+def statement_needs_grad(file: FileAnalysis, stmt: ast.stmt) -> bool:
+    """The statement (with what it holds) calls something that needs autograd."""
+    for node in [stmt, *iter_scope(stmt)]:
+        if isinstance(node, ast.Call) and call_kind(file, node) == "grad":
+            return True
+    return False
+
+
+def helper_runs_model(file: FileAnalysis, call: ast.Call, receiver: str) -> bool | None:
+    """Does ``call`` run the model spelled ``receiver`` through a helper (of this file or the
+    project) that it hands the model to (or that reads it from ``self``)?
+
+    True: the helper runs it and needs no gradients; None: it runs it but needs gradients.
+    """
+    func = call.func
+    targets = file.resolve_call(call)
+    if not targets:
+        return False
+    owner, helper = targets[0]
+    inner: str | None = None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        inner = receiver if receiver == "self" or receiver.startswith("self.") else bound_param(call, helper, receiver, skip=1)
+    elif "." not in receiver:
+        inner = bound_param(call, helper, receiver, skip=0)
+    if inner is None:
+        return False
+    events = scope_events(owner, helper)
+    runs = any(
+        kind == "call" and forwards(node, inner) and owner.guard_at(node, stop=helper) is None  # type: ignore[arg-type]
+        for kind, node in events.items
+    )
+    if not runs:
+        return False
+    return None if events.needs_grad else True
+
+
+def method_runs_model(file: FileAnalysis, call: ast.Call, receiver: str) -> bool:
+    """``model.encode(x)`` where ``model`` is an instance of a project model class whose ``encode``
+    runs the model (calls ``self(...)``, ``self.forward`` or a submodule)."""
+    from memlint.analysis.values import MODEL
+
+    func = call.func
+    if not isinstance(func, ast.Attribute) or receiver_name(func.value) != receiver:
+        return False
+    if func.attr in facts.MODULE_NON_FORWARD_METHODS or func.attr in ("forward", "module", "generate"):
+        return False
+    value = file.flow_of(call).value_of(func.value)
+    if value.kind != MODEL:
+        return False
+    method = file.method_of(value, func.attr)
+    if method is None:
+        return False
+    owner, definition = method
+    if owner.decorator_guard(definition) is not None:
+        return False
+    cls = owner.enclosing_class(definition)
+    for kind, node in scope_events(owner, definition).items:
+        if kind == "call" and isinstance(node, ast.Call):
+            name = receiver_name(node.func)
+            if name in ("self", "self.forward") or (
+                cls is not None
+                and name
+                and name.startswith("self.")
+                and name.count(".") == 1
+                and owner.attribute_value(cls, name[5:]).kind == MODEL
+            ):
+                return True
+    return False
+
+
+def trained_receivers(file: FileAnalysis) -> frozenset[str]:
+    """Model-like callees that some code of this file trains (calls next to ``backward``)."""
+    cached = file.__dict__.get("_trained_receivers")
+    if cached is not None:
+        return cached
+    trained: set[str] = set()
+    scopes: list[ast.AST] = [file.tree]
+    for definitions in file.functions.values():
+        scopes.extend(definitions)
+    for scope in scopes:
+        items = scope_events(file, scope).items
+        if not any(kind == "grad" and is_backward(node) for kind, node in items):
+            continue
+        for kind, node in items:
+            if kind != "call":
+                continue
+            name = dotted(node.func)  # type: ignore[attr-defined]
+            if name is None:
+                continue
+            last = name.split(".")[-1]
+            if (
+                facts.MODEL_LIKE_CALLEE.search(last)
+                and not facts.NOT_MODEL_CALLEE.search(last)
+                and file.qualname(node.func) is None  # type: ignore[attr-defined]
+            ):
+                trained.add(name)
+    file.__dict__["_trained_receivers"] = frozenset(trained)
+    return file.__dict__["_trained_receivers"]
+
+
+def attributes_reaching_backward(file: FileAnalysis) -> frozenset[str]:
+    """``self.x`` chains whose value flows into a backward pass in some method of this file
+    (an accumulator that feeds ``self.loss.backward()`` elsewhere is gradient accumulation)."""
+    cached = file.__dict__.get("_attributes_reaching_backward")
+    if cached is None:
+        found: set[str] = set()
+        for definitions in file.functions.values():
+            for definition in definitions:
+                if file.enclosing_class(definition) is not None:
+                    found |= {name for name in file.flow(definition, 1).reach if "." in name}
+        cached = file.__dict__["_attributes_reaching_backward"] = frozenset(found)
+    return cached

@@ -1,0 +1,107 @@
+"""What code does with a value: keeps it in an object, reduces it to a number, uses it only as a
+number, or knows it holds one element. Facts about function bodies that several rules ask.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from memlint.analysis import facts
+from memlint.analysis.flow import Flow, names_in
+from memlint.analysis.syntax import dotted, last_name, walk_tree
+
+# Calls that take a number to print, log or format it.
+NUMBER_CONSUMERS = frozenset(
+    {
+        "print", "format", "str", "float", "round", "int", "info", "debug", "warning", "log", "add_scalar",
+        "set_postfix", "set_description", "write", "log_metrics", "set_postfix_str", "echo", "len",
+    }
+)
+
+
+def known_scalar(file, flow: Flow, leaf: ast.AST) -> bool:  # type: ignore[no-untyped-def]
+    """Known to hold one element, so ``.item()`` works: ``loss.backward()`` proved it, or a full reduction."""
+    if isinstance(leaf, ast.Name):
+        return leaf.id in flow.direct_backward
+    if isinstance(leaf, ast.Call) and isinstance(leaf.func, ast.Attribute):
+        if leaf.func.attr in ("mean", "sum") and not leaf.args and not leaf.keywords:
+            return True
+    if isinstance(leaf, ast.Call):
+        # `F.mse_loss(out, y)`: reduced to a scalar unless `reduction=` says otherwise.
+        qualified = file.qualname(leaf.func) or ""
+        return (
+            qualified.startswith("torch.nn.functional.")
+            and bool(facts.LOSS_FUNCTIONAL.search(qualified.rsplit(".", 1)[-1]))
+            and not any(k.arg == "reduction" for k in leaf.keywords)
+        )
+    return False
+
+
+def only_numeric_uses(scope: ast.AST, name: str) -> bool:
+    """The accumulator is only combined arithmetically, formatted or logged: never asked for a
+    tensor method and never handed to a caller (who might call ``.item()`` on it)."""
+    names = {name}
+    ok = True
+
+    def visit(node: ast.AST) -> None:
+        nonlocal ok
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
+            ok = False
+        elif isinstance(node, (ast.Return, ast.Yield)) and node.value is not None and names_in(node.value) & names:
+            ok = False
+        elif isinstance(node, ast.Assign) and names_in(node.value) & names:
+            for target in node.targets:  # `epoch_loss = running_loss / n`: follow the copy
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                elif isinstance(target, (ast.Attribute, ast.Subscript)):
+                    ok = False
+        elif isinstance(node, ast.Call):
+            arguments = [*node.args, *(k.value for k in node.keywords)]
+            if any(names_in(a) & names for a in arguments) and (last_name(node.func) or "") not in NUMBER_CONSUMERS:
+                ok = False
+
+    walk_tree(scope, visit)
+    return ok
+
+
+def stores_param(definition: ast.AST, name: str) -> bool:
+    """The method keeps ``name`` in the object: ``self.xs.append(name)``, ``self.total += name``,
+    ``self.total = self.total + name``."""
+    for node in ast.walk(definition):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("append", "extend", "insert")
+            and (dotted(node.func.value) or "").startswith("self.")
+            and any(name in names_in(a) for a in node.args)
+        ):
+            return True
+        if isinstance(node, ast.AugAssign) and (dotted(node.target) or "").startswith("self.") and name in names_in(node.value):
+            return isinstance(node.op, (ast.Add, ast.Sub))
+        if isinstance(node, ast.Assign) and any((dotted(t) or "").startswith("self.") for t in node.targets):
+            target = dotted(node.targets[0])
+            if isinstance(node.value, ast.BinOp) and target in names_in(node.value) and name in names_in(node.value):
+                return True
+    return False
+
+
+def reduces_first_param(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    params = [a.arg for a in definition.args.args]
+    if params and params[0] in ("self", "cls"):
+        params = params[1:]
+    return bool(params) and reduces_param(definition, params[0])
+
+
+def reduces_param(definition: ast.AST, name: str) -> bool:
+    """Every use of ``name`` reduces it to a number or detaches it."""
+    total = safe = 0
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Name) and node.id == name:
+            total += 1
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
+            if node.attr in facts.DETACHING_METHODS or node.attr == "data":
+                safe += 1
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("float", "int") and node.args:
+            if isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+                safe += 1
+    return total > 0 and safe == total
