@@ -28,7 +28,7 @@ import ast
 import re
 
 from memlint.analysis import facts
-from memlint.analysis.sizes import binding_before
+from memlint.analysis.sizes import binding_before, expression_elements
 from memlint.analysis.syntax import (
     FunctionNode,
     ancestors,
@@ -81,6 +81,9 @@ _STACKING = frozenset(
     {"numpy.array", "numpy.asarray", "numpy.stack", "numpy.vstack", "numpy.concatenate", "torch.stack", "torch.cat", "torch.tensor"}
 )
 _DESERIALIZERS = frozenset({"pickle.load", "torch.load", "joblib.load", "numpy.load", "dill.load", "json.load"})
+# Calls that allocate an array to be filled in place, and the size below which it is not a data set.
+_PREALLOCATIONS = frozenset({"numpy.zeros", "numpy.empty", "numpy.ones", "numpy.full"})
+_SMALL_ELEMENTS = 1_000_000
 _PANDAS_READERS = re.compile(r"^pandas\.read_(csv|parquet|feather|pickle|hdf|json|table|excel|sql)$")
 NP_LOAD_FIX = 'Add `mmap_mode="r"` (the array becomes read-only)'
 NP_LOAD_FIX_UNCHECKED = 'Add `mmap_mode="r"` (the array becomes read-only; check nothing writes to it)'
@@ -452,6 +455,25 @@ class WholeDatasetLoad(Rule):
                 return torch.load(path, map_location="cpu")
             """,
             why="checkpoint entries, and a function that loads a checkpoint",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import torch
+            from torch.utils.data import TensorDataset
+
+
+            def corners(points):
+                grid = np.zeros((4, 2), dtype=np.float32)
+                for i, point in enumerate(points[:4]):
+                    grid[i] = point
+                return grid
+
+
+            def corner_dataset(points, labels):
+                return TensorDataset(torch.FloatTensor(corners(points)), torch.LongTensor(labels))
+            """,
+            why="the array the helper fills is spelled small (4 x 2)",
         ),
     ]
 
@@ -915,6 +937,28 @@ class WholeDatasetLoad(Rule):
             line=10,
             why="a table read from a file copied whole into a tensor for a TensorDataset",
         ),
+        Invalid(
+            """
+            import numpy as np
+            import torch
+            from torch.utils.data import TensorDataset
+
+
+            def encode_all(encoder, images, width):
+                codes = np.zeros((len(images), width), dtype=np.float16)
+                for i, image in enumerate(images):
+                    with torch.no_grad():
+                        codes[i] = encoder(image).cpu().numpy()
+                return codes
+
+
+            def code_dataset(encoder, images, labels, width):
+                codes = encode_all(encoder, images, width)
+                return TensorDataset(torch.FloatTensor(codes), torch.LongTensor(labels))
+            """,
+            line=16,
+            why="a whole array a helper fills is copied again into the tensor a TensorDataset holds",
+        ),
     ]
 
     # ------------------------------------------------------------------ triggers
@@ -1290,7 +1334,8 @@ class WholeDatasetLoad(Rule):
 
     # ------------------------------------------------------------------ tables copied whole
     def _check_table_copy(self, node: ast.Call) -> None:
-        """``TensorDataset(torch.tensor(df.values))`` of a table read from a file."""
+        """``TensorDataset(torch.tensor(df.values))`` of a table read from a file, or
+        ``TensorDataset(torch.FloatTensor(build_features(...)))`` of an array a helper fills."""
         for arg in node.args:
             table = self._table_values(arg, node)
             if table is not None:
@@ -1300,6 +1345,32 @@ class WholeDatasetLoad(Rule):
                     "alive too; read rows per item in a `Dataset.__getitem__`",
                 )
                 return
+            helper = self._copied_helper_array(arg, node)
+            if helper is not None:
+                self.report(
+                    arg,
+                    f"the whole array `{helper}` builds is copied into one tensor held by a `TensorDataset`, so two copies "
+                    "of the data set are alive; save it and map it (`np.load(..., mmap_mode=\"r\")`) or build items in "
+                    "a `Dataset.__getitem__`",
+                )
+                return
+
+    def _copied_helper_array(self, expr: ast.AST, at: ast.AST) -> str | None:
+        """``torch.FloatTensor(features)`` where ``features`` is what a project function returns: an
+        array it preallocates (``np.zeros(shape)``, size not spelled small) and fills in a loop."""
+        if not (isinstance(expr, ast.Call) and expr.args and _WRAPPERS.get(self.file.qualname(expr.func) or "")):
+            return None
+        built = expr.args[0]
+        if isinstance(built, ast.Name):
+            scope = self.file.enclosing_function(at) or self.file.tree
+            built = binding_before(scope, built.id, self.file.statement_of(at) or at)
+        if not isinstance(built, ast.Call):
+            return None
+        for owner, definition in self.file.resolve_call(built):
+            for ret in ast.walk(definition):
+                if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Name) and _filled_preallocation(owner, definition, ret):
+                    return definition.name
+        return None
 
     def _table_values(self, expr: ast.AST, at: ast.AST) -> str | None:
         scope = self.file.enclosing_function(at) or self.file.tree
@@ -1357,6 +1428,23 @@ def _indexed_per_item(cls: ast.ClassDef | None, attrs: list[str]) -> bool:
                     if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
                         return True
     return False
+
+
+def _filled_preallocation(owner, definition: ast.AST, ret: ast.Return) -> bool:  # type: ignore[no-untyped-def]
+    """``return feats`` where ``feats = np.zeros(shape)`` (not spelled small) is written item by item in a loop."""
+    name = ret.value.id  # type: ignore[union-attr]
+    bound = binding_before(definition, name, ret)
+    if not (isinstance(bound, ast.Call) and owner.qualname(bound.func) in _PREALLOCATIONS):
+        return False
+    elements = expression_elements(owner, bound)
+    if elements is not None and elements < _SMALL_ELEMENTS:
+        return False
+    return any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name for t in node.targets)
+        and owner.enclosing_loops(node)
+        for node in ast.walk(definition)
+    )
 
 
 def _target_names(target: ast.AST) -> list[str]:
