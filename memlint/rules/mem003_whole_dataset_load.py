@@ -959,6 +959,22 @@ class WholeDatasetLoad(Rule):
             line=16,
             why="a whole array a helper fills is copied again into the tensor a TensorDataset holds",
         ),
+        Invalid(
+            """
+            import numpy as np
+            import torch
+
+
+            def table_inputs(df, embed, column, device):
+                initial_embeddings = df[column].map(embed)
+                kept = np.empty(len(initial_embeddings), dtype=object)
+                for i, tensor in enumerate(initial_embeddings):
+                    kept[i] = tensor.to(device)
+                return kept
+            """,
+            line=9,
+            why="a table column mapped row by row to tensors, each moved to the device and kept",
+        ),
     ]
 
     # ------------------------------------------------------------------ triggers
@@ -1281,7 +1297,13 @@ class WholeDatasetLoad(Rule):
             return None
         bound = binding_before(self.file.enclosing_function(node) or self.file.tree, collection.id, loop)
         loaded = isinstance(bound, ast.Call) and self.file.qualname(bound.func) in _DESERIALIZERS
-        mapped = isinstance(bound, ast.Call) and last_name(bound.func) in ("map", "apply") and facts.DATA_NAME.search(collection.id)
+        mapped = (
+            isinstance(bound, ast.Call)
+            and isinstance(bound.func, ast.Attribute)
+            and bound.func.attr in ("map", "apply")
+            # a data-like name, or a column of a table mapped row by row: `df[col].map(embed)`
+            and (facts.DATA_NAME.search(collection.id) is not None or isinstance(bound.func.value, ast.Subscript))
+        )
         return collection.id if loaded or mapped else None
 
     # ------------------------------------------------------------------ samples read one by one
