@@ -975,6 +975,26 @@ class WholeDatasetLoad(Rule):
             line=9,
             why="a table column mapped row by row to tensors, each moved to the device and kept",
         ),
+        Invalid(
+            """
+            import numpy as np
+            from PIL import Image
+
+
+            def read_rgb(path):
+                return Image.open(path).convert("RGB")
+
+
+            def load_folder(paths):
+                pictures = []
+                for path in paths:
+                    picture = read_rgb(path)
+                    pictures.append(np.asarray(picture) / 255.0)
+                return np.array(pictures)
+            """,
+            line=14,
+            why="images read through a helper of the file, one by one into a list, then stacked",
+        ),
     ]
 
     # ------------------------------------------------------------------ triggers
@@ -1327,10 +1347,22 @@ class WholeDatasetLoad(Rule):
             "is held in memory, twice while it is stacked; read each sample in a `Dataset.__getitem__` instead",
         )
 
-    def _reader_in(self, expr: ast.AST) -> str | None:
+    def _reader_in(self, expr: ast.AST, depth: int = 0) -> str | None:
+        """The call in ``expr`` that reads a sample from a file: a reader itself, a project helper whose
+        body calls one (``load_image(path)``), or a local bound from one (``img = load_image(p)``)."""
+        scope = self.file.enclosing_function(expr) or self.file.tree
         for inner in ast.walk(expr):
             if isinstance(inner, ast.Call) and (self.file.qualname(inner.func) or "") in facts.SAMPLE_READERS:
                 return dotted(inner.func)
+            if isinstance(inner, ast.Call) and depth < 2:
+                for owner, definition in self.file.resolve_call(inner):
+                    if any(isinstance(n, ast.Call) and (owner.qualname(n.func) or "") in facts.SAMPLE_READERS for n in ast.walk(definition)):
+                        return definition.name
+            if isinstance(inner, ast.Name) and depth < 2:
+                bound = binding_before(scope, inner.id, self.file.statement_of(expr) or expr)
+                found = self._reader_in(bound, depth + 1) if bound is not None else None
+                if found is not None:
+                    return found
         return None
 
     def _frame_source(self, expr: ast.AST) -> str | None:
