@@ -76,6 +76,8 @@ _LIGHTNING_TRAINERS = frozenset({"lightning.Trainer", "lightning.pytorch.Trainer
 # A tensor this small (elements, as the source spells them: a noise schedule, time ids) is not
 # worth a `del`.
 SMALL_ELEMENTS = 1_000_000
+# A cleanup helper is short: its body is the cleanup (gc.collect, empty_cache, a loop of del).
+_CLEANUP_HELPER_STATEMENTS = 8
 RETURN_PREDICTIONS = "Pass `return_predictions=False` (the result is not used)"
 
 
@@ -949,8 +951,10 @@ class TensorKeptAlive(Rule):
 
 
 def _empties_cache(owner, definition) -> bool:  # type: ignore[no-untyped-def]
-    """A project function whose own body empties the device cache (``free_memory()``)."""
-    if not isinstance(definition, FunctionNode):
+    """A project function whose job is to empty the device cache (``free_memory()``): a short body
+    that does so. A long function that empties the cache on the way (``prepare_latents``,
+    ``log_validation``) is not a cleanup helper."""
+    if not isinstance(definition, FunctionNode) or sum(1 for n in ast.walk(definition) if isinstance(n, ast.stmt)) > _CLEANUP_HELPER_STATEMENTS:
         return False
     for node in iter_scope(definition):
         if isinstance(node, ast.Call):
