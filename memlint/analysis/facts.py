@@ -507,3 +507,52 @@ FLAT_DATA_PREFIXES = (
 OBJECT_COLUMN_FUNCTIONS = frozenset(
     {"json.loads", "numpy.array", "numpy.asarray", "list", "tuple", "dict", "eval", "ast.literal_eval", "literal_eval"}
 )
+# ---------------------------------------------------------------------------------- data sets
+# A data set's name: a split word with a data word (``x_test``, ``test_images``, ``val_x``,
+# ``X_valid``, ``x_all``). Names are evidence: a whole evaluation split passed to one forward call.
+_SPLIT_WORD = r"(?:test|val|valid|validation|eval|dev|holdout|all|full|whole)"
+_DATA_WORD = r"(?:x|inputs?|features?|feats|data|images?|imgs|samples|seqs?|sequences|tokens|windows)"
+WHOLE_SET_NAME = re.compile(rf"(?i)^(?:{_DATA_WORD}_?{_SPLIT_WORD}|{_SPLIT_WORD}_?{_DATA_WORD})$")
+# Names that hold data (a loaded array, a data set's tensors), as against weights or metadata.
+DATA_NAME = re.compile(
+    r"(?i)(^|_)(x|data|dataset|train|training|val|valid|validation|test|corpus|tokens|inputs|features|feats"
+    r"|images|imgs|samples|examples|frames|records|labels)(_|$)"
+)
+# Paths and names of checkpoints and weights: loading those whole is what they are for.
+CHECKPOINT_HINT = re.compile(r"(?i)ckpt|checkpoint|state_dict|weights?|model|params|\.pth\b|\.bin\b|\.safetensors\b")
+# Names of data loaders (iterating one yields batches).
+LOADER_NAME = re.compile(r"(?i)(^|_)(loader|dataloader)$")
+# Calls that read one sample (an image, a video, a frame) from a file into memory.
+SAMPLE_READERS = frozenset(
+    {
+        "PIL.Image.open", "cv2.imread", "cv2.imdecode", "imageio.imread", "imageio.v2.imread", "imageio.v3.imread",
+        "imageio.mimread", "skimage.io.imread", "matplotlib.pyplot.imread", "matplotlib.image.imread",
+        "torchvision.io.read_image", "torchvision.io.decode_image", "torchvision.io.read_video", "scipy.misc.imread",
+        "tifffile.imread", "nibabel.load", "SimpleITK.ReadImage", "librosa.load", "soundfile.read",
+        "torchaudio.load", "keras.preprocessing.image.load_img", "keras.utils.load_img",
+    }
+)
+# Objects iterated frame by frame (each iteration decodes one frame into memory).
+FRAME_SOURCES = frozenset({"decord.VideoReader", "cv2.VideoCapture", "imageio.get_reader", "av.open", "torchvision.io.VideoReader"})
+
+# ---------------------------------------------------------------------------------- device memory
+# Calls that hand cached, unused device blocks back to the driver.
+EMPTY_CACHE = frozenset(
+    {
+        "torch.cuda.empty_cache", "torch.cuda.memory.empty_cache", "torch.xpu.empty_cache", "torch.mps.empty_cache",
+        "torch.npu.empty_cache", "torch.accelerator.empty_cache", "torch.musa.empty_cache",
+    }
+)
+# Library helpers that run gc.collect() and empty_cache() (a cleanup between phases).
+CLEANUP_HELPERS = frozenset(
+    {
+        "diffusers.training_utils.free_memory",
+        "accelerate.utils.release_memory",
+        "accelerate.utils.memory.release_memory",
+        "accelerate.utils.clear_device_cache",
+        "accelerate.utils.memory.clear_device_cache",
+    }
+)
+# Functions whose result is the value they were given, with its memory: a name passed to one of
+# these is still referenced through the result.
+KEEPS_ARGUMENTS = frozenset({"list", "tuple", "dict", "zip", "enumerate", "sorted", "reversed"})
