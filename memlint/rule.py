@@ -114,7 +114,6 @@ class Rule:
     options: ClassVar[tuple[Option, ...]] = ()
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
-    legacy: ClassVar[bool] = False
 
     def __init__(self, file: "FileAnalysis", settings: Mapping[str, Any]) -> None:
         self.file = file

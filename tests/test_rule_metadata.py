@@ -56,8 +56,6 @@ def _documented_fixes(text: str) -> dict[str, str]:
 @pytest.mark.parametrize("code, rule", RULES, ids=[c for c, _ in RULES])
 def test_fix_applicability_matches_the_document(code, rule):
     """The engine refuses any fix not in the rule's fix_kinds table; the document states the same table."""
-    if rule.legacy:
-        pytest.skip(f"{code} still runs on the legacy pass")
     text = (REPO / "rules" / f"{code}.md").read_text(encoding="utf-8")
     assert _documented_fixes(text) == dict(rule.fix_kinds)
     if rule.fix_availability == "none":

@@ -27,7 +27,7 @@ CATALOG = Path(__file__).with_name("catalog.json")
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Where rule metadata comes from: the rule modules, MEM900 (noqa.py), the defaults of both rule bases and
 # the library sets rules may name (analysis/facts.py).
-_METADATA_SOURCES = ("noqa.py", "rule.py", "legacy_rule.py", "rule_meta.py", "analysis/facts.py")
+_METADATA_SOURCES = ("noqa.py", "rule.py", "rule_meta.py", "analysis/facts.py")
 
 
 @lru_cache(maxsize=1)
@@ -37,7 +37,6 @@ def all_rules() -> dict[str, type[Rule]]:
     import inspect
     import pkgutil
 
-    from memlint.legacy_rule import Rule as LegacyRule  # libcst rules not yet moved to the analysis
     from memlint.rule import Rule
 
     found: dict[str, type[Rule]] = {}
@@ -46,7 +45,7 @@ def all_rules() -> dict[str, type[Rule]]:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, (Rule, LegacyRule)) and obj not in (Rule, LegacyRule) and obj.__module__ == module.__name__:
+            if issubclass(obj, Rule) and obj is not Rule and obj.__module__ == module.__name__:
                 if obj.code in found:
                     raise RuntimeError(f"rule code {obj.code} defined twice")
                 found[obj.code] = obj
