@@ -35,6 +35,11 @@ from memlint.analysis.autograd import (
     ScopeEvents,
     eval_switch_receiver,
     evaluation_units,
+    model_callee,
+    passes_false,
+    result_feeds_training,
+    statement_needs_grad,
+    under_flag,
     helper_runs_model,
     method_runs_model,
     trained_receivers,
@@ -46,7 +51,7 @@ from memlint.analysis.autograd import (
     top_statement,
     train_switch_receiver,
 )
-from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant
+from memlint.analysis.syntax import FunctionNode, ancestors, is_constant, iter_scope
 from memlint.analysis.values import NUMBER, SEQ
 from memlint.fixes import add_decorator, wrap_with
 from memlint.rule import Fix, Invalid, Rule, Valid
@@ -69,6 +74,8 @@ SAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():`"
 UNSAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():` (check what it returns)"
 SAFE_DECORATOR = "Decorate the function with `@torch.no_grad()`"
 UNSAFE_DECORATOR = "Decorate the function with `@torch.no_grad()` (check what it returns)"
+SAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):`"
+UNSAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):` (check what it returns)"
 
 
 
@@ -105,7 +112,14 @@ class EvalWithoutNoGrad(Rule):
     name = "eval-without-no-grad"
     summary = "Evaluation forward pass runs with autograd recording (no `torch.no_grad()`)"
     fix_availability = "sometimes"
-    fix_kinds = {SAFE_MESSAGE: "safe", UNSAFE_MESSAGE: "unsafe", SAFE_DECORATOR: "safe", UNSAFE_DECORATOR: "unsafe"}
+    fix_kinds = {
+        SAFE_MESSAGE: "safe",
+        UNSAFE_MESSAGE: "unsafe",
+        SAFE_DECORATOR: "safe",
+        UNSAFE_DECORATOR: "unsafe",
+        SAFE_PHASE: "safe",
+        UNSAFE_PHASE: "unsafe",
+    }
     libraries = frozenset({"torch"})
 
     def __init__(self, file, settings) -> None:  # type: ignore[no-untyped-def]
@@ -131,6 +145,8 @@ class EvalWithoutNoGrad(Rule):
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
     def finish(self) -> None:
+        if self._skip:
+            return
         analysed: set[int] = set()
         scopes = sorted(self._pending.values(), key=lambda s: (isinstance(s, ast.Module), getattr(s, "lineno", 0)))
         for scope in scopes:
@@ -139,6 +155,18 @@ class EvalWithoutNoGrad(Rule):
         for func in self._named:
             if id(func) not in analysed:
                 self._analyse_by_name(func)
+                analysed.add(id(func))
+        reported = {id(self.file.enclosing_function(r.node) or self.file.tree) for r in self.file.reports if r.rule is type(self)}
+        for definitions in self.file.functions.values():
+            for func in definitions:
+                if id(func) in reported:
+                    continue
+                if id(func) not in analysed and self._only_for_side_effects(func):
+                    self._analyse_by_name(func, from_training_loop=True)
+                elif not self._phase_flag(func):
+                    self._periodic_forwards(func)
+        if id(self.file.tree) not in reported:
+            self._periodic_forwards(self.file.tree)
 
     # ------------------------------------------------------------------ helpers that run the model
     def _silenced_scope(self, scope: ast.AST) -> bool:
@@ -191,20 +219,22 @@ class EvalWithoutNoGrad(Rule):
             if region.needs_grad:
                 continue
             exposed = [(c, h) for c, h in region.forwards if self.file.guard_at(c) is None]
-            if not exposed or len(exposed) < len(region.forwards):
-                # All guarded, or guarded on some paths only: a deliberate choice (models whose
-                # forward needs autograd are run unguarded on purpose).
+            guarded = {ast.unparse(c) for c, _ in region.forwards if self.file.guard_at(c) is not None}
+            if not exposed or any(ast.unparse(c) in guarded for c, _ in exposed):
+                # All guarded, or the same call guarded on one path only: a deliberate choice (a
+                # model whose forward needs autograd is run unguarded on purpose).
                 continue
             self._report(scope, events, exposed, region.start, conditional=region.conditional)
         return True
 
     # ------------------------------------------------------------------ evaluation by name
-    def _analyse_by_name(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def _analyse_by_name(self, func: ast.FunctionDef | ast.AsyncFunctionDef, from_training_loop: bool = False) -> None:
         """An evaluation or sampling function without ``.eval()``: it runs a model the project
-        trains, in a loop (evaluation) or once (sampling reached from a training loop)."""
+        trains, in a loop (evaluation) or once (sampling, or a helper a training loop calls only for
+        what it prints or saves)."""
         file = self.file
         events = scope_events(file, func)
-        sampling = bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name)
+        sampling = from_training_loop or (bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name))
         candidates = []
         for kind, node in events.items:
             if kind in ("grad", "train", "eval"):
@@ -214,11 +244,8 @@ class EvalWithoutNoGrad(Rule):
             in_loop = bool(file.enclosing_loops(node)) or file.repeating_loop(node) is not None
             if not in_loop and not sampling:
                 continue
-            name = dotted(node.func)  # type: ignore[attr-defined]
-            if name is None:
-                continue
-            name = name[: -len(".forward")] if name.endswith(".forward") else name
-            if facts.MODEL_LIKE_CALLEE.search(name.split(".")[-1]) and not facts.NOT_MODEL_CALLEE.search(name.split(".")[-1]):
+            name = model_callee(file, node, trained_receivers(file))  # type: ignore[arg-type]
+            if name is not None:
                 candidates.append((name, node))
         if not candidates:
             return
@@ -228,14 +255,93 @@ class EvalWithoutNoGrad(Rule):
         params = set(param_names(func))
         trained = trained_receivers(file)
         from_training = any(runs_training(owner, call) for owner, call in callers)
+        from_loops = any(owner.enclosing_loops(call) for owner, call in callers)
         exposed = []
         for name, node in candidates:
             if file.guard_at(node) is not None:
                 continue
-            if name in trained or (from_training and (name.split(".")[0] in params or name.startswith("self."))):
+            held = name.split(".")[0] in params or name.startswith("self.")
+            if name in trained or (held and (from_training or from_training_loop or (from_loops and not sampling))):
                 exposed.append((node, False))
         if exposed and not self._silenced_scope(func):
             self._report(func, events, exposed, None, by_name=True)
+
+    # ------------------------------------------------------------------ training code that evaluates
+    def _only_for_side_effects(self, func: ast.AST) -> bool:
+        """A training loop calls ``func`` (here or in another file) and only prints, saves or
+        logs what it returns: sample grids, generated text, held-out checks."""
+        if scope_events(self.file, func).needs_grad:
+            return False
+        return any(
+            runs_training(owner, call) and owner.guard_at(call) is None and not result_feeds_training(owner, call)
+            for owner, call in self.file.callers(func)
+        )
+
+    def _phase_flag(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """``def run_epoch(loader, train):`` whose backward and step run only ``if train:``, called
+        somewhere with ``train=False``: the evaluation passes record graphs. Reports; True if so."""
+        file = self.file
+        events = scope_events(file, func)
+        grads = [node for kind, node in events.items if kind == "grad"]
+        if not grads or file.guard_at(func) is not None or file.decorator_guard(func) is not None:
+            return False
+        trained = trained_receivers(file)
+        for flag in param_names(func) + [a.arg for a in func.args.kwonlyargs]:
+            if not all(under_flag(node, flag, func) for node in grads):
+                continue
+            forwards = [
+                node
+                for kind, node in events.items
+                if kind == "call"
+                and not under_flag(node, flag, func)
+                and file.enclosing_loops(node)
+                and model_callee(file, node, trained) is not None  # type: ignore[arg-type]
+            ]
+            if not forwards or any(file.guard_at(node) is not None for node in forwards):
+                continue
+            if not any(passes_false(call, func, flag) and owner.guard_at(call) is None for owner, call in file.callers(func)):
+                continue
+            loop = top_statement(forwards[0], func)
+            safe = self._returns_numbers(func)
+            torch_name, imports = file.module_ref("torch")
+            fix = None
+            if loop is not None and not scope_events(file, func).has_yield:
+                edits = wrap_with([loop], f"{torch_name}.set_grad_enabled({flag})")
+                fix = Fix("safe" if safe else "unsafe", SAFE_PHASE if safe else UNSAFE_PHASE, edits, imports, uses=(torch_name.split(".")[0],))
+            message = (
+                f"with `{flag}` False (a caller passes it) this forward pass runs with autograd on and keeps "
+                f"activations alive: wrap the loop in `with torch.set_grad_enabled({flag}):`"
+            )
+            self.report(forwards[0], message, fix)
+            return True
+        return False
+
+    def _periodic_forwards(self, scope: ast.AST) -> None:
+        """In a training loop, a grad-free ``if`` block (every N steps) runs a trained model only to
+        look at the output: a sample grid, a held-out check. Its graph stays alive meanwhile."""
+        file = self.file
+        flow = file.flow(scope)
+        if not flow.step_calls:
+            return
+        trained = trained_receivers(file)
+        seen: set[int] = set()
+        for node in iter_scope(scope) if isinstance(scope, ast.Module) else [n for stmt in scope.body for n in [stmt, *iter_scope(stmt)]]:  # type: ignore[attr-defined]
+            if not isinstance(node, ast.If) or id(node) in seen or not file.enclosing_loops(node):
+                continue
+            if any(statement_needs_grad(file, stmt) for stmt in node.body) or not runs_training(file, node):
+                continue
+            forwards = [
+                (call, False)
+                for stmt in node.body
+                for call in [stmt, *iter_scope(stmt)]
+                if isinstance(call, ast.Call)
+                and model_callee(file, call, trained) in trained
+                and file.guard_at(call) is None
+                and not result_feeds_training(file, call)
+            ]
+            seen.update(id(n) for n in ast.walk(node))
+            if forwards:
+                self._report(scope, scope_events(file, scope), forwards, None, by_name=True, whole_allowed=False)
 
     # ------------------------------------------------------------------ report and fix
     def _report(
@@ -246,11 +352,13 @@ class EvalWithoutNoGrad(Rule):
         start: ast.Call | None,
         by_name: bool = False,
         conditional: bool = False,
+        whole_allowed: bool = True,
     ) -> None:
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
         units = evaluation_units(self.file, exposed, start)
         whole = (
-            len(units) == 1
+            whole_allowed
+            and len(units) == 1
             and isinstance(scope, FunctionNode)
             and bool(_EVAL_NAME.match(scope.name) or _SAMPLE_NAME.match(scope.name))
             and not any(kind == "train" for kind, _ in events.items)
