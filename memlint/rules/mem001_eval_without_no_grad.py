@@ -272,8 +272,13 @@ class EvalWithoutNoGrad(Rule):
         logs what it returns: sample grids, generated text, held-out checks."""
         if scope_events(self.file, func).needs_grad:
             return False
+        # A call already reported (after `.eval()`) carries the finding and its fix.
+        reported = {id(r.node) for r in self.file.reports if r.rule is type(self)}
         return any(
-            runs_training(owner, call) and owner.guard_at(call) is None and not result_feeds_training(owner, call)
+            runs_training(owner, call)
+            and owner.guard_at(call) is None
+            and id(call) not in reported
+            and not result_feeds_training(owner, call)
             for owner, call in self.file.callers(func)
         )
 
