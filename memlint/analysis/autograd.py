@@ -402,8 +402,34 @@ def trained_receivers(file: FileAnalysis) -> frozenset[str]:
                 continue
             if facts.MODEL_LIKE_CALLEE.search(last) or file.flow(scope).value_of(node.func).kind == "model":  # type: ignore[attr-defined]
                 trained.add(name)
+        trained |= _callees_reaching_backward(file, scope)
     file.__dict__["_trained_receivers"] = frozenset(trained)
     return file.__dict__["_trained_receivers"]
+
+
+def _callees_reaching_backward(file: FileAnalysis, scope: ast.AST) -> set[str]:
+    """Parameters called like a model whose output is assigned to a name that reaches backward
+    (``fake = gen(noise)`` before ``loss.backward()``): a network under any name, such as ``gen``."""
+    if not isinstance(scope, FunctionNode):
+        return set()
+    params = set(param_names(scope))
+    reach = file.flow(scope).reach
+    found: set[str] = set()
+    for node in iter_scope(scope):
+        if not isinstance(node, ast.Assign):
+            continue
+        if not {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)} & reach:
+            continue
+        for call in ast.walk(node.value):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in params
+                and call.args
+                and not facts.NOT_MODEL_CALLEE.search(call.func.id)
+            ):
+                found.add(call.func.id)
+    return found
 
 
 def attributes_reaching_backward(file: FileAnalysis) -> frozenset[str]:
