@@ -1710,3 +1710,494 @@ EvalWithoutNoGrad.VALID += [
         why="the sampling function is called under torch.no_grad() by the training loop",
     ),
 ]
+# Shapes seen in real training code: a phase flag, periodic checks inside the training loop,
+# helpers the loop calls only to save or print, inputs that ask for gradients nobody takes,
+# a subclass calling its base class's evaluation, forward-like methods of a project module.
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        code="""
+            import torch
+
+
+            def run_epoch(net, batches, opt, training):
+                net.train(training)
+                total = 0.0
+                for x, y in batches:
+                    err = torch.nn.functional.mse_loss(net(x), y)
+                    if training:
+                        opt.zero_grad()
+                        err.backward()
+                        opt.step()
+                    total += err.item()
+                return total
+
+
+            def fit(net, train_batches, val_batches, opt, epochs):
+                for _ in range(epochs):
+                    run_epoch(net, train_batches, opt, True)
+                    print(run_epoch(net, val_batches, opt, False))
+            """,
+        line=8,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def run_epoch(net, batches, opt, training):
+                net.train(training)
+                total = 0.0
+                with torch.set_grad_enabled(training):
+                    for x, y in batches:
+                        err = torch.nn.functional.mse_loss(net(x), y)
+                        if training:
+                            opt.zero_grad()
+                            err.backward()
+                            opt.step()
+                        total += err.item()
+                return total
+
+
+            def fit(net, train_batches, val_batches, opt, epochs):
+                for _ in range(epochs):
+                    run_epoch(net, train_batches, opt, True)
+                    print(run_epoch(net, val_batches, opt, False))
+            """,
+        why="one epoch function for both phases: backward only `if training:`, a caller passes False",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            probe_x, probe_y = torch.randn(500, 8), torch.randint(0, 3, (500,))
+
+            for step in range(1000):
+                x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % 100 == 0:
+                    probe = net(probe_x)
+                    print(step, (probe.argmax(1) == probe_y).float().mean().item())
+            """,
+        line=14,
+        applicability="safe",
+        fixed="""
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            probe_x, probe_y = torch.randn(500, 8), torch.randint(0, 3, (500,))
+
+            for step in range(1000):
+                x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % 100 == 0:
+                    with torch.no_grad():
+                        probe = net(probe_x)
+                    print(step, (probe.argmax(1) == probe_y).float().mean().item())
+            """,
+        why="every N steps the training loop scores a held-out tensor with autograd on",
+    ),
+    Invalid(
+        code="""
+            import torch
+            from torchvision.utils import save_image
+
+
+            def train(gen, disc, loader, opt_g, opt_d, fixed_z):
+                for i, real in enumerate(loader):
+                    fake = gen(torch.randn(real.size(0), 32))
+                    d_loss = disc(fake.detach()).mean() - disc(real).mean()
+                    opt_d.zero_grad()
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = -disc(fake).mean()
+                    opt_g.zero_grad()
+                    g_loss.backward()
+                    opt_g.step()
+                    if i % 200 == 0:
+                        save_image(gen(fixed_z), f"step_{i}.png")
+            """,
+        line=17,
+        applicability="safe",
+        fixed="""
+            import torch
+            from torchvision.utils import save_image
+
+
+            def train(gen, disc, loader, opt_g, opt_d, fixed_z):
+                for i, real in enumerate(loader):
+                    fake = gen(torch.randn(real.size(0), 32))
+                    d_loss = disc(fake.detach()).mean() - disc(real).mean()
+                    opt_d.zero_grad()
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = -disc(fake).mean()
+                    opt_g.zero_grad()
+                    g_loss.backward()
+                    opt_g.step()
+                    if i % 200 == 0:
+                        with torch.no_grad():
+                            save_image(gen(fixed_z), f"step_{i}.png")
+            """,
+        why="a periodic sample grid from a generator passed in as `gen` (trained: its output reaches backward)",
+    ),
+    Invalid(
+        code="""
+            import torch
+            from torchvision.utils import save_image
+
+            maker = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh())
+            judge = torch.nn.Sequential(torch.nn.Linear(64, 1))
+            opt = torch.optim.Adam(maker.parameters())
+
+
+            def dump_grid(step):
+                images = maker(torch.randn(25, 16))
+                save_image(images.view(25, 1, 8, 8), f"grid_{step}.png", nrow=5)
+
+
+            for step in range(5000):
+                opt.zero_grad()
+                (-judge(maker(torch.randn(32, 16))).mean()).backward()
+                opt.step()
+                if step % 500 == 0:
+                    dump_grid(step)
+            """,
+        line=10,
+        applicability="safe",
+        fixed="""
+            import torch
+            from torchvision.utils import save_image
+
+            maker = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh())
+            judge = torch.nn.Sequential(torch.nn.Linear(64, 1))
+            opt = torch.optim.Adam(maker.parameters())
+
+
+            def dump_grid(step):
+                with torch.no_grad():
+                    images = maker(torch.randn(25, 16))
+                save_image(images.view(25, 1, 8, 8), f"grid_{step}.png", nrow=5)
+
+
+            for step in range(5000):
+                opt.zero_grad()
+                (-judge(maker(torch.randn(32, 16))).mean()).backward()
+                opt.step()
+                if step % 500 == 0:
+                    dump_grid(step)
+            """,
+        why="a helper the training loop calls only to save a sample grid: evaluation, with no name that says so",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            def score(model, loader):
+                model.eval()
+                hits = 0
+                for images, labels in loader:
+                    images = torch.autograd.Variable(images, requires_grad=True)
+                    logits = model(images)
+                    hits += (logits.argmax(1) == labels).sum().item()
+                return hits
+            """,
+        line=9,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def score(model, loader):
+                model.eval()
+                hits = 0
+                with torch.no_grad():
+                    for images, labels in loader:
+                        images = torch.autograd.Variable(images, requires_grad=True)
+                        logits = model(images)
+                        hits += (logits.argmax(1) == labels).sum().item()
+                return hits
+            """,
+        why="inputs ask for gradients (requires_grad=True) but nothing takes them: still evaluation",
+    ),
+    Invalid(
+        code={
+            "base.py": """
+                import torch
+
+
+                class Runner:
+                    def __init__(self, model, val_batches):
+                        self.model = model
+                        self.val_batches = val_batches
+
+                    def validate(self):
+                        self.model.eval()
+                        total = 0.0
+                        for batch in self.val_batches:
+                            total += self.model(batch).sum().item()
+                        return total
+
+                    def fit(self, epochs):
+                        for epoch in range(epochs):
+                            with torch.no_grad():
+                                print(self.validate())
+                """,
+            "child.py": """
+                from base import Runner
+
+
+                class ChildRunner(Runner):
+                    def fit(self, epochs):
+                        for epoch in range(epochs):
+                            self.model.train()
+                            print(epoch, self.validate())
+                """,
+        },
+        line=13,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            class Runner:
+                def __init__(self, model, val_batches):
+                    self.model = model
+                    self.val_batches = val_batches
+
+                @torch.no_grad()
+                def validate(self):
+                    self.model.eval()
+                    total = 0.0
+                    for batch in self.val_batches:
+                        total += self.model(batch).sum().item()
+                    return total
+
+                def fit(self, epochs):
+                    for epoch in range(epochs):
+                        with torch.no_grad():
+                            print(self.validate())
+            """,
+        why="the base class guards its own call, a subclass in another file calls validate() bare",
+    ),
+    Invalid(
+        code={
+            "colour_net.py": """
+                import torch
+
+
+                class ColourNet(torch.nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.a = torch.nn.Conv2d(3, 3, 1)
+
+                    def to_linear(self, x):
+                        return self.a(x)
+                """,
+            "convert.py": """
+                import torch
+                from colour_net import ColourNet
+
+                net = ColourNet()
+                net.eval()
+                for path in ["x.png", "y.png"]:
+                    out = net.to_linear(torch.rand(1, 3, 64, 64))
+                    print(path, out.mean().item())
+                """,
+        },
+        path="convert.py",
+        line=7,
+        applicability="safe",
+        fixed="""
+            import torch
+            from colour_net import ColourNet
+
+            net = ColourNet()
+            net.eval()
+            with torch.no_grad():
+                for path in ["x.png", "y.png"]:
+                    out = net.to_linear(torch.rand(1, 3, 64, 64))
+                    print(path, out.mean().item())
+            """,
+        why="a forward-like method of a project nn.Module from another file, after eval(), in a loop",
+    ),
+]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        code="""
+            import torch
+
+
+            def run_epoch(net, batches, opt, training):
+                net.train(training)
+                total = 0.0
+                with torch.set_grad_enabled(training):
+                    for x, y in batches:
+                        err = torch.nn.functional.mse_loss(net(x), y)
+                        if training:
+                            opt.zero_grad()
+                            err.backward()
+                            opt.step()
+                        total += err.item()
+                return total
+
+
+            def fit(net, train_batches, val_batches, opt, epochs):
+                for _ in range(epochs):
+                    run_epoch(net, train_batches, opt, True)
+                    print(run_epoch(net, val_batches, opt, False))
+            """,
+        why="the phase flag also switches autograd: set_grad_enabled(training) around the loop",
+    ),
+    Valid(
+        code="""
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            anchor_x = torch.randn(64, 8)
+
+            for step in range(1000):
+                x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % 100 == 0:
+                    drift = net(anchor_x).pow(2).mean()
+                    opt.zero_grad()
+                    drift.backward()
+                    opt.step()
+            """,
+        why="the periodic block trains too (a regulariser step with its own backward)",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def train(gen, disc, loader, opt_g, opt_d, fixed_z):
+                anchor = None
+                for i, real in enumerate(loader):
+                    if i % 200 == 0:
+                        anchor = gen(fixed_z)
+                    fake = gen(torch.randn(real.size(0), 32))
+                    d_loss = disc(fake.detach()).mean() - disc(real).mean()
+                    opt_d.zero_grad()
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = -disc(fake).mean() + (anchor - fake).abs().mean()
+                    opt_g.zero_grad()
+                    g_loss.backward()
+                    opt_g.step()
+            """,
+        why="the periodic forward's output feeds the generator's loss: its graph is wanted",
+    ),
+    Valid(
+        code="""
+            import torch
+
+            maker = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh())
+            judge = torch.nn.Sequential(torch.nn.Linear(64, 1))
+            opt = torch.optim.Adam(maker.parameters())
+
+
+            def draw(count):
+                return maker(torch.randn(count, 16))
+
+
+            for step in range(5000):
+                opt.zero_grad()
+                fakes = draw(32)
+                (-judge(fakes).mean()).backward()
+                opt.step()
+            """,
+        why="a helper the training loop calls for a value its loss uses",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def saliency(model, loader):
+                model.eval()
+                maps = []
+                for images, labels in loader:
+                    images = torch.autograd.Variable(images, requires_grad=True)
+                    logits = model(images)
+                    logits.gather(1, labels[:, None]).sum().backward()
+                    maps.append(images.grad.abs().amax(1))
+                return maps
+            """,
+        why="inputs ask for gradients and a backward takes them (saliency maps)",
+    ),
+    Valid(
+        code={
+            "base.py": """
+                import torch
+
+
+                class Runner:
+                    def __init__(self, model, val_batches):
+                        self.model = model
+                        self.val_batches = val_batches
+
+                    def validate(self):
+                        self.model.eval()
+                        total = 0.0
+                        for batch in self.val_batches:
+                            total += self.model(batch).sum().item()
+                        return total
+                """,
+            "child.py": """
+                import torch
+                from base import Runner
+
+
+                class ChildRunner(Runner):
+                    def fit(self, epochs):
+                        for epoch in range(epochs):
+                            self.model.train()
+                            with torch.no_grad():
+                                print(epoch, self.validate())
+                """,
+        },
+        why="the subclass in another file calls its base class's validate() under no_grad",
+    ),
+    Valid(
+        code={
+            "colour_net.py": """
+                import torch
+
+
+                class ColourNet(torch.nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.a = torch.nn.Conv2d(3, 3, 1)
+
+                    def to_linear(self, x):
+                        return self.a(x)
+                """,
+            "convert.py": """
+                import torch
+                from colour_net import ColourNet
+
+                net = ColourNet()
+                net.eval()
+                for path in ["x.png", "y.png"]:
+                    with torch.no_grad():
+                        out = net.to_linear(torch.rand(1, 3, 64, 64))
+                    print(path, out.mean().item())
+                """,
+        },
+        why="the forward-like method runs under no_grad",
+    ),
+]
