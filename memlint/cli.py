@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, help="use this pyproject.toml or memlint.toml only")
     check.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     check.add_argument("--cache-dir", type=Path, help="where the cache lives (default .memlint_cache)")
+    check.add_argument(
+        "--target-version", metavar="VERSION", help="the Python the code is for, e.g. 3.8 (default: the running one)"
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="print findings only, no summary")
 
     rule = sub.add_parser("rule", help="explain a rule, or list them all")
@@ -139,6 +142,13 @@ def run_check(args: argparse.Namespace) -> int:
     }
     err = _stderr()
     try:
+        if args.target_version is not None:
+            from memlint.parsing import parse_target_version
+
+            try:
+                overrides["target_version"] = parse_target_version(args.target_version)
+            except ValueError as exc:
+                raise ConfigError(f"--{exc}") from None
         resolver = ConfigResolver(args.config, overrides)
         # Validate command-line selectors up front.
         from memlint.config import resolve_selector

@@ -33,7 +33,7 @@ DEFAULT_EXCLUDE = (
 )
 
 _LIST_KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude")
-_BASE_KEYS = frozenset(_LIST_KEYS) | {"per-file-ignores", "cache-dir", "max-file-size-mb"}
+_BASE_KEYS = frozenset(_LIST_KEYS) | {"per-file-ignores", "cache-dir", "max-file-size-mb", "target-version"}
 
 
 def rule_options() -> dict[str, Any]:
@@ -69,6 +69,7 @@ class Settings:
     cache_dir: str | None = None
     # libcst needs about 30 s and 1.3 GB per MB of dense generated code; the largest file in torch is 1.4 MB.
     max_file_size_mb: float = 2.0
+    target_version: tuple[int, int] | None = None  # None: the Python memlint runs on
     options: Mapping[str, Any] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -109,14 +110,25 @@ class Settings:
                 return True
         return False
 
+    def engine_options(self) -> dict[str, Any]:
+        """The rule options, plus the target version the parser needs."""
+        from memlint.parsing import TARGET_OPTION
+
+        options = dict(self.options)
+        if self.target_version is not None:
+            options[TARGET_OPTION] = self.target_version
+        return options
+
     def fingerprint(self) -> str:
-        """What the cache keys on: everything that changes findings."""
+        """What the cache keys on: everything that changes findings (per-file-ignores are relative to root)."""
         return repr(
             (
                 sorted(self.enabled_codes()),
                 sorted(self.per_file_ignores.items()),
+                os.path.abspath(self.root or Path.cwd()) if self.per_file_ignores else None,
                 sorted(self.options.items()),
                 self.max_file_size_mb,
+                self.target_version,
             )
         )
 
@@ -160,6 +172,13 @@ def settings_from_table(table: Mapping[str, Any], where: str, root: Path | None)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{where}: 'max-file-size-mb' must be a positive number")
             values["max_file_size_mb"] = float(value)
+        elif key == "target-version":
+            from memlint.parsing import parse_target_version
+
+            try:
+                values["target_version"] = parse_target_version(value)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
         elif key in options:
             parsed_options[key] = coerce_option(options[key], value, where)
         else:
@@ -259,6 +278,8 @@ class ConfigResolver:
             changes["exclude"] = tuple(o["exclude"])
         if o.get("extend_exclude"):
             changes["extend_exclude"] = settings.extend_exclude + tuple(o["extend_exclude"])
+        if o.get("target_version") is not None:
+            changes["target_version"] = o["target_version"]
         return replace(settings, **changes)
 
 

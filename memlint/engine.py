@@ -30,6 +30,7 @@ from memlint.analysis.syntax import (
 from memlint.fixes import FixFailure, FixWriter, fix_span
 from memlint.noqa import parse_suppressions
 from memlint.rule import Rule
+from memlint.source import line_opcodes, split_lines
 
 if TYPE_CHECKING:
     from memlint.analysis.project import ProjectView
@@ -50,7 +51,10 @@ __all__ = [
 
 URL_BASE = "https://github.com/memlint/memlint/blob/main/rules/"
 MAX_FIX_PASSES = 10
-LEGACY_NOTE = "written for Python < 3.7 (`async` used as a name): no fixes offered; port it to run on this Python"
+LEGACY_NOTE = (
+    "uses `async` or `await` as a name (valid before Python 3.7): reported without fixes; the file needs "
+    "porting (`non_blocking=True` replaced `async=True` in `.cuda()` and `.to()`)"
+)
 
 # The text pre-filter: a file that mentions none of these cannot import a tracked library.
 _LIBRARY_IMPORT = re.compile(
@@ -135,22 +139,33 @@ def parse(text: str, filename: str = "<unknown>") -> ast.Module:
     return parse_python(text, filename)
 
 
-def _parse_for_analysis(text: str, filename: str) -> tuple[ast.Module, str, bool]:
+def _parse_for_analysis(
+    text: str, filename: str, options: Mapping[str, Any] | None = None
+) -> tuple[ast.Module, str, bool]:
     """The tree to analyse, the text it was parsed from, and whether fixes may be written.
 
-    A file written for Python < 3.7 (``x.cuda(async=True)``) is read with ``async`` renamed:
-    its findings are reported, and no fix is offered.
+    CPython decides, in the grammar of the target version (``target-version``; default: the
+    running Python). A file written for Python < 3.7 (``x.cuda(async=True)``) is read with
+    ``async`` renamed: its findings are reported, and no fix is offered.
     """
+    from memlint.parsing import RUNNING, explain_refusal, target_of
+
+    target = target_of(options)
     try:
-        return parse_python(text, filename), text, True
+        tree = parse_python(text, filename)
     except ParseFailure as failure:
         legacy = legacy_async_text(text)
-        if legacy is None:
-            raise
-        try:
-            return parse_python(legacy, filename), legacy, False
-        except ParseFailure:
-            raise failure from None
+        if legacy is not None:
+            try:
+                return parse_python(legacy, filename), legacy, False
+            except ParseFailure:
+                pass
+        raise explain_refusal(text, failure, target) from None
+    if target < RUNNING:
+        refused = explain_refusal(text, None, target)
+        if refused is not None:
+            raise refused
+    return tree, text, True
 
 
 class _Dispatcher:
@@ -199,7 +214,7 @@ def analyze(
     active = rules_for_text(text, rules, project.caller_libraries(filename) if project is not None else frozenset())
     if not active:
         return None
-    tree, analysed_text, fixes_allowed = _parse_for_analysis(text, filename)
+    tree, analysed_text, fixes_allowed = _parse_for_analysis(text, filename, options)
     settings = dict(options or {})
     analysis = Analysis(text, SourceLines(text), fixes_allowed=fixes_allowed)
     if not fixes_allowed:
@@ -237,8 +252,20 @@ def _legacy_pass(analysis: Analysis, text: str, filename: str, rules: Sequence[t
 
     try:
         module = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        # Python reads the file; the checker retries with an equivalent text (memlint/parsing.py)
+        detail = str(exc.message).strip().splitlines()[0] if exc.message else "syntax error"
+        raise ParseFailure(
+            f"Python accepts this file but libcst, memlint's parser, cannot read it: {detail}",
+            exc.raw_line,
+            exc.raw_column + 1,
+            "libcst",
+        ) from None
     except Exception as exc:
-        raise ParseFailure(f"cannot read this file for the rules still on libcst ({type(exc).__name__})") from None
+        raise ParseFailure(
+            f"Python accepts this file but libcst, memlint's parser, cannot read it ({type(exc).__name__})",
+            kind="libcst",
+        ) from None
     ctx = FileContext(module, filename, text)
     instances = [rule(ctx, _rule_settings(rule, settings)) for rule in rules]
     try:
@@ -313,8 +340,12 @@ def lint_text(
     apply_noqa: bool = True,
     accept_fix: Callable[[str], bool] | None = None,
     project: "ProjectView | None" = None,
+    notes: list[str] | None = None,
 ) -> list[Finding]:
     """Findings for one source text, noqa applied, sorted. Raises ParseFailure.
+
+    ``notes``, when given, receives what the user should hear about the file besides findings
+    (a file written for Python < 3.7 is checked without fixes).
 
     ``apply_noqa=False`` leaves suppression to the caller (flake8 handles ``# noqa`` itself).
     ``accept_fix`` sees the text one fix alone would produce; a fix it refuses is not offered
@@ -324,6 +355,8 @@ def lint_text(
     analysis = analyze(text, filename, rules, options, project)
     if analysis is None:
         return []
+    if notes is not None and analysis.note:
+        notes.append(analysis.note)
     return _findings(analysis, filename, with_edits, apply_noqa, accept_fix)
 
 
@@ -471,6 +504,7 @@ def fix_and_lint(
     unsafe: bool = False,
     with_edits: bool = False,
     project: "ProjectView | None" = None,
+    notes: list[str] | None = None,
 ) -> tuple[str, Counter[str], list[Finding]]:
     """``fix_text``, plus what ``lint_text`` would report on the fixed text.
 
@@ -479,8 +513,11 @@ def fix_and_lint(
     """
     new_text, applied, last = _fix_passes(text, filename, rules, options, unsafe, None, project)
     if last is None:
-        return new_text, applied, lint_text(new_text, filename, rules, options, with_edits=with_edits, project=project)
-    findings = [] if last is None else _findings(last, filename, with_edits)
+        findings = lint_text(new_text, filename, rules, options, with_edits=with_edits, project=project, notes=notes)
+        return new_text, applied, findings
+    if notes is not None and last.note:
+        notes.append(last.note)
+    findings = _findings(last, filename, with_edits)
     return new_text, applied, findings
 
 
@@ -609,12 +646,11 @@ def check_compiles(text: str, filename: str, codes: Sequence[str] = ()) -> None:
 
 
 def line_edits(old: str, new: str) -> tuple[Edit, ...]:
-    """Whole-line edits that turn ``old`` into ``new`` (1-based rows, column 1)."""
-    old_lines = old.splitlines(keepends=True)
-    new_lines = new.splitlines(keepends=True)
+    """Whole-line edits that turn ``old`` into ``new`` (1-based rows as Python counts them, column 1)."""
+    old_lines = split_lines(old)
+    new_lines = split_lines(new)
     edits = []
-    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in line_opcodes(old_lines, new_lines):
         if tag == "equal":
             continue
         edits.append(Edit("".join(new_lines[j1:j2]), i1 + 1, 1, i2 + 1, 1))
@@ -624,7 +660,7 @@ def line_edits(old: str, new: str) -> tuple[Edit, ...]:
 def unified_diff(old: str, new: str, filename: str) -> str:
     return "".join(
         difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=filename, tofile=filename
+            split_lines(old), split_lines(new), fromfile=filename, tofile=filename
         )
     )
 

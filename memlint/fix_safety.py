@@ -171,9 +171,8 @@ def refusal(old_text: str, new_text: str, uses: Iterable[str], filename: str = "
     after = guarded_grad_calls(new_file)
     newly = after - before
     if newly:
-        # Deterministic (a set's order follows string hashing): name a backward pass first, it is
-        # what fails at run time; otherwise the first such call in the file.
-        call = min(newly, key=lambda text: ("backward" not in text, new_text.find(text), text))
+        # name the call that would fail first in a reader's eyes: backward, then anything else
+        call = min(newly, key=lambda text: (".backward(" not in text and "autograd.grad(" not in text, text))
         return f"it would run `{call}` with gradients off"
     names = sorted(set(uses))
     if names:

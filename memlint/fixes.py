@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable, Iterable, Sequence
 
-from memlint.analysis.syntax import SourceLines
+from memlint.analysis.syntax import ParseFailure, SourceLines
 from memlint.rule import Fix, NodeEdit
 
 # ast node type -> libcst node type names that stand for it.
@@ -88,7 +88,12 @@ class FixWriter:
         try:
             self.module = cst.parse_module(text)
         except Exception as exc:  # ParserSyntaxError, RecursionError, libcst's native errors
-            raise FixFailure(f"fixes cannot be written for this file ({type(exc).__name__})") from None
+            # Python reads this file (the analysis did) but libcst cannot (mixed tabs): the
+            # checker prepares an equivalent text and tries again (memlint/parsing.py)
+            raise ParseFailure(
+                f"Python accepts this file but libcst, memlint's fix writer, cannot read it ({type(exc).__name__})",
+                kind="libcst",
+            ) from None
         positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         self.index: dict[tuple[int, int, int, int], list[Any]] = {}
         self.parents: dict[int, Any] = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from memlint.source import split_lines
+
 _LINE_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 _FILE_NOQA = re.compile(
     r"#\s*memlint\s*:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE
@@ -41,7 +43,7 @@ def parse_suppressions(text: str) -> Suppressions:
     lines: dict[int, frozenset[str] | None] = {}
     if "noqa" not in text and "NOQA" not in text.upper():
         return Suppressions(None, False, lines)
-    for row, line in enumerate(text.splitlines(), start=1):
+    for row, line in enumerate(split_lines(text), start=1):  # Python's rows: not split at \f or U+2028
         if "#" not in line:
             continue
         lowered = line.lower()

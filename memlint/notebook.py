@@ -3,13 +3,15 @@
 The code cells are joined in order (an evaluation loop in cell 7 sees the model built in
 cell 3), with a marker comment between cells so that a fixed module can be split back.
 IPython syntax is never parsed: a line magic, shell escape or help line (``%time f()``,
-``!pip install``, ``x = !ls``, ``obj?``) becomes a ``pass`` placeholder with the same
-indentation, so rows stay where they were, and a cell that starts with a ``%%`` cell magic
-is left out altogether. Findings carry the 1-based cell number (counting every cell, as
+``!pip install``, ``x = !ls``, ``obj?``, and automagics such as ``cd data`` or ``pip install x``)
+becomes a ``pass`` placeholder with the same indentation, so rows stay where they were, and a
+cell that starts with a ``%%`` cell magic is left out altogether. A cell indented as a whole is
+read as IPython reads it: the first line's indentation is removed from every line. Findings carry the 1-based cell number (counting every cell, as
 Jupyter and ruff do) and rows and columns within that cell.
 
-``--fix`` writes the changed cells back through nbformat; outputs, metadata and all other
-cells stay as they were. Imports a fix adds go to the first code cell.
+``--fix`` writes the changed cells back through nbformat, with the file's line endings;
+outputs, metadata and all other cells stay as they were. Imports a fix adds go to the first
+code cell. A notebook in an older format (nbformat 3) is checked, never rewritten.
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from memlint.checker import FileOutcome, FixMode, Problem
+from memlint.cache import content_hash
+from memlint.checker import FileOutcome, FixMode, Problem, check_target_grammar, prepared_for_engine
 from memlint.config import Settings
-from memlint.engine import Edit, FixFailure, Finding, ParseFailure, fix_text, lint_text, parse
+from memlint.engine import Edit, FixFailure, Finding, fix_text, lint_text
+from memlint.parsing import NotRestorable, ParseFailure, Prepared, parse, target_of
 from memlint.rule import Rule
-from memlint.source import SourceError, SourceFile, atomic_write, read_source
+from memlint.source import SourceError, SourceFile, atomic_write, line_opcodes, read_source
 
 _MARKER = "# memlint:cell-boundary {number}"
 _MARKER_LINE = re.compile(r"^[ \t]*# memlint:cell-boundary (\d+)[ \t]*$")
@@ -36,10 +40,24 @@ _PLACEHOLDER_LINE = re.compile(r"^([ \t]*)pass  # memlint:magic (\d+)[ \t]*$")
 # `files = !ls`, `t = %timeit -o f()`: IPython's assignment forms.
 _ASSIGNED_MAGIC = re.compile(r"[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[%!]")
 _ADDED_IMPORT = re.compile(r"^import ([A-Za-z_][\w.]*)[ \t]*$")
+# Line magics and shell aliases IPython runs without `%` or `!` (automagic), e.g. `cd data`.
+_AUTOMAGICS = frozenset(
+    "alias autoawait autocall automagic bookmark cat cd clear colors conda config cp debug dhist dirs "
+    "doctest_mode edit env gui history killbgscripts less load load_ext loadpy logoff logon logstart "
+    "logstate logstop ls lsmagic macro magic man matplotlib mkdir more mv notebook page pastebin pdb "
+    "pdef pdoc pfile pinfo pinfo2 pip popd pprint precision prun psearch psource pushd pwd pycat pylab "
+    "quickref recall rehashx reload_ext rep rerun reset reset_selective rm rmdir run save sc set_env sx "
+    "system tb time timeit unalias unload_ext who who_ls whos xdel xmode".split()
+)
+_AUTOMAGIC_LINE = re.compile(r"([A-Za-z_]\w*)[ \t]+(?![ \t]*=(?!=))\S")
 
 
 class _CellsMoved(Exception):
     """A fix changed the module in a way that cannot be split back into the same cells."""
+
+
+class _BadCell(Exception):
+    """A code cell whose source is neither text nor a list of text."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +67,8 @@ class _Cell:
     rows: int
     masked: str  # the cell's source with IPython syntax replaced by placeholders
     ends_with_newline: bool
+    indent: str = ""  # the cell-wide indentation IPython removes (from the rows in `dedented`)
+    dedented: frozenset[int] = frozenset()  # 1-based rows within the cell
 
     @property
     def number(self) -> int:
@@ -119,8 +139,19 @@ def _is_magic(body: str) -> bool:
         return True
     if _ASSIGNED_MAGIC.match(stripped):
         return True
+    automagic = _AUTOMAGIC_LINE.match(stripped)
+    if automagic and automagic.group(1) in _AUTOMAGICS and not _compiles_alone(stripped):
+        return True
     _, string, _, code_end = _scan(body, 0, None)
     return string is None and body[:code_end].rstrip().endswith("?")
+
+
+def _compiles_alone(line: str) -> bool:
+    try:
+        compile(line, "<cell line>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _mask(source: str, magics: list[tuple[str, str]]) -> str:
@@ -156,24 +187,67 @@ def _join(cells: Sequence[Any]) -> _Module:
     for index, cell in enumerate(cells):
         if cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
-        if not isinstance(source, str):
-            source = "".join(source)
+        source = _cell_source(cell, index)
         if _is_cell_magic(source):
             continue
         if module.cells:
             parts.append(_MARKER.format(number=index + 1) + "\n")
             row += 1
+        indent, dedented, source = _dedent(source)
         masked = _mask(source, module.magics)
         ends_with_newline = masked.endswith("\n")
         if masked and not ends_with_newline:
             masked += "\n"
         rows = masked.count("\n")
-        module.cells.append(_Cell(index, row, rows, masked, ends_with_newline))
+        module.cells.append(_Cell(index, row, rows, masked, ends_with_newline, indent, dedented))
         parts.append(masked)
         row += rows
     module.text = "".join(parts)
     return module
+
+
+def _cell_source(cell: Any, index: int) -> str:
+    """A cell's source as text: nbformat allows a string or a list of strings; null is read as empty."""
+    source = cell.get("source")
+    if source is None:
+        return ""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(part, str) for part in source):
+        return "".join(source)
+    raise _BadCell(f"cell {index + 1}: source is {type(source).__name__}, not text")
+
+
+def _code_sources(cells: Sequence[Any]) -> list[str]:
+    """Every cell's source as text, by cell index ("" for cells that are not code)."""
+    return [_cell_source(cell, index) if cell.get("cell_type") == "code" else "" for index, cell in enumerate(cells)]
+
+
+def _dedent(source: str) -> tuple[str, frozenset[int], str]:
+    """IPython's reading of a cell indented as a whole: the first non-blank line's indentation
+    comes off every line that starts with it. Returns (indent, rows it came off, new source)."""
+    lines = _split_lines(source)
+    first = next((line for line in lines if line.strip()), "")
+    indent = first[: len(first) - len(first.lstrip(" \t"))]
+    if not indent:
+        return "", frozenset(), source
+    rows = frozenset(number for number, line in enumerate(lines, start=1) if line.startswith(indent))
+    return indent, rows, "".join(line[len(indent):] if line.startswith(indent) else line for line in lines)
+
+
+def _indent_cell(original: str, old: str, new: str, indent: str) -> str:
+    """A fixed, dedented cell in the cell's own indentation: unchanged lines as they were, the
+    lines a fix wrote with the indentation IPython removes put back."""
+    if not indent:
+        return new
+    original_lines, old_lines, new_lines = _split_lines(original), _split_lines(old), _split_lines(new)
+    out: list[str] = []
+    for tag, i1, i2, j1, j2 in line_opcodes(old_lines, new_lines):
+        if tag == "equal":
+            out.extend(original_lines[i1:i2])
+        else:
+            out.extend(indent + line if line.strip() else line for line in new_lines[j1:j2])
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------- splitting back
@@ -222,8 +296,7 @@ def _move_added_imports(module: _Module, texts: list[str]) -> list[str]:
         old = _split_lines(module.cells[position].masked)
         new = _split_lines(texts[position])
         kept: list[str] = []
-        matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, j1, j2 in line_opcodes(old, new):
             if tag not in ("insert", "replace"):
                 kept.extend(new[j1:j2])
                 continue
@@ -294,8 +367,8 @@ def _reindent(line: str, old_indent: str, new_indent: str) -> str:
     return new_indent + line.lstrip()
 
 
-def _fixed_sources(module: _Module, new_text: str) -> dict[int, str]:
-    """Cell index -> new source, for the cells a fix changed."""
+def _fixed_sources(module: _Module, new_text: str, originals: Sequence[str]) -> dict[int, str]:
+    """Cell index -> new source, for the cells a fix changed (``originals``: every cell's source)."""
     texts = _move_added_imports(module, _split(module, new_text))
     changed: dict[int, str] = {}
     for cell, text in zip(module.cells, texts):
@@ -304,7 +377,10 @@ def _fixed_sources(module: _Module, new_text: str) -> dict[int, str]:
         source = _trim_added_blank_lines(cell.masked, _unmask(text, module.magics))
         if not cell.ends_with_newline and source.endswith("\n"):
             source = source[:-1]
-        changed[cell.index] = source
+        old = _unmask(cell.masked, module.magics)
+        if not cell.ends_with_newline and old.endswith("\n"):
+            old = old[:-1]
+        changed[cell.index] = _indent_cell(originals[cell.index], old, source, cell.indent)
     return changed
 
 
@@ -320,22 +396,26 @@ def _is_python(nb: Any) -> bool:
     return True
 
 
-def _read_notebook(source: SourceFile) -> Any:
+def _read_notebook(source: SourceFile) -> tuple[Any, Any]:
+    """The notebook as nbformat 4, and the format version the file is written in."""
     import nbformat
 
     notebook = nbformat.reader.reads(source.text)
-    if notebook.get("nbformat") != 4:
+    version = notebook.get("nbformat")
+    if version != 4:
         notebook = nbformat.convert(notebook, 4)
     if not isinstance(notebook.get("cells"), list):
         raise ValueError("no list of cells")
-    return notebook
+    return notebook, version
 
 
 def _write_notebook(notebook: Any, original: str) -> str:
+    """nbformat 4 JSON with the original's line endings and final newline."""
     from nbformat import v4
 
     text = v4.writes(notebook)
-    return text + "\n" if original.endswith("\n") and not text.endswith("\n") else text
+    text = text + "\n" if original.endswith("\n") and not text.endswith("\n") else text
+    return text.replace("\n", "\r\n") if "\r\n" in original else text
 
 
 def _to_cell_finding(module: _Module, finding: Finding) -> Finding:
@@ -347,33 +427,41 @@ def _to_cell_finding(module: _Module, finding: Finding) -> Finding:
         for edit in fix.edits:
             edit_cell, edit_row = module.locate(edit.row)
             content = _unmask(edit.content, module.magics)
+            if edit_cell.indent:
+                content = "".join(edit_cell.indent + line if line.strip() else line for line in _split_lines(content))
             edits.append(Edit(content, edit_row, edit.column, edit.end_row - edit_cell.start_row + 1, edit.end_column))
         fix = replace(fix, edits=tuple(edits))
-    return replace(finding, row=row, end_row=end_row, cell=cell.number, fix=fix)
+    shift = len(cell.indent)
+    column = finding.column + (shift if row in cell.dedented else 0)
+    end_column = finding.end_column + (shift if end_row in cell.dedented else 0)
+    return replace(finding, row=row, end_row=end_row, column=column, end_column=end_column, cell=cell.number, fix=fix)
 
 
-def _blame_cell(module: _Module, exc: ParseFailure) -> tuple[_Cell | None, ParseFailure]:
+def _blame_cell(
+    module: _Module, exc: ParseFailure, target: tuple[int, int] | None = None
+) -> tuple[_Cell | None, ParseFailure]:
     """The first cell that does not parse on its own, else the cell of the error's row; with the
-    error's position within that cell."""
-    for cell in module.cells:
-        try:
-            parse(cell.masked)
-        except ParseFailure as own:
-            try:  # Python's own message and position are usually the clearer ones
-                compile(cell.masked, "<notebook cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-            except SyntaxError as error:
-                return cell, ParseFailure(error.msg, error.lineno, error.offset)
-            except (ValueError, RecursionError, MemoryError):
-                pass
-            return cell, own
+    error's position within that cell. libcst's limits belong to the whole module: the row's cell."""
+    if exc.kind not in ("libcst", "limit"):
+        for cell in module.cells:
+            try:
+                parse(cell.masked, target)
+            except ParseFailure as own:
+                try:  # Python's own message and position are usually the clearer ones
+                    compile(cell.masked, "<notebook cell>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+                except SyntaxError as error:
+                    return cell, ParseFailure(error.msg, error.lineno, error.offset)
+                except (ValueError, RecursionError, MemoryError):
+                    pass
+                return cell, own
     if exc.row is not None and module.cells:
         cell, row = module.locate(exc.row)
-        return cell, ParseFailure(exc.message, row, exc.column)
+        return cell, ParseFailure(exc.message, row, exc.column, exc.kind)
     return None, exc
 
 
-def _parse_problem(filename: str, module: _Module, exc: ParseFailure) -> Problem:
-    cell, failure = _blame_cell(module, exc)
+def _parse_problem(filename: str, module: _Module, exc: ParseFailure, settings: Settings) -> Problem:
+    cell, failure = _blame_cell(module, exc, target_of(settings.engine_options()))
     where = filename if cell is None else f"{filename}:cell {cell.number}"
     return Problem(where, f"cannot parse: {failure.message}", failure.row, failure.column)
 
@@ -394,11 +482,11 @@ def _diff_lines(source: str) -> list[str]:
     return lines
 
 
-def _cell_diff(filename: str, module: _Module, notebook: Any, changed: dict[int, str]) -> str:
+def _cell_diff(filename: str, module: _Module, originals: Sequence[str], changed: dict[int, str]) -> str:
     parts = []
     for index, new_source in sorted(changed.items()):
         name = f"{filename}:cell {index + 1}"
-        old_source = notebook.cells[index].source
+        old_source = originals[index]
         old, new = _diff_lines(old_source), _diff_lines(new_source)
         parts.append("".join(difflib.unified_diff(old, new, fromfile=name, tofile=name)))
     return "".join(parts)
@@ -414,8 +502,9 @@ def check_notebook(
     except SourceError as exc:
         outcome.problems.append(Problem(filename, str(exc)))
         return outcome
+    outcome.digest = content_hash(source.raw)
     try:
-        notebook = _read_notebook(source)
+        notebook, version = _read_notebook(source)
     except ImportError:
         outcome.problems.append(Problem(filename, "checking notebooks needs nbformat: pip install 'memlint-ml[notebook]'"))
         return outcome
@@ -425,18 +514,52 @@ def check_notebook(
         return outcome
     if not _is_python(notebook):
         return outcome
-    module = _join(notebook.cells)
     try:
-        if mode.fixing:
+        module = _join(notebook.cells)
+    except _BadCell as exc:
+        outcome.problems.append(Problem(filename, f"not a readable notebook: {exc}"))
+        return outcome
+    options = settings.engine_options()
+    try:
+        if mode.fixing and version != 4:
+            outcome.notes.append(
+                f"{filename}: nbformat {version} notebook: fixes are not written (memlint writes nbformat 4 "
+                "only); convert it with `jupyter nbconvert --to notebook --inplace`"
+            )
+        elif mode.fixing:
             _fix(filename, source, notebook, module, settings, rules, mode, outcome)
             module = _join(notebook.cells) if outcome.fixed and not mode.diff else module
-        findings = lint_text(
-            module.text, filename, rules, settings.options, with_edits=with_edits, accept_fix=_keeps_cells(module)
+        prepared, findings = prepared_for_engine(
+            module.text, settings, _lint, filename, rules, options, with_edits, _keeps_cells(module)
         )
-        outcome.findings = [_to_cell_finding(module, f) for f in findings]
+        if prepared.note:
+            outcome.notes.append(f"{filename}: {prepared.note}")
+        outcome.findings = [_to_cell_finding(module, prepared.map_finding(f)) for f in findings]
     except ParseFailure as exc:
-        outcome.problems.append(_parse_problem(filename, module, exc))
+        outcome.problems.append(_parse_problem(filename, module, exc, settings))
     return outcome
+
+
+def _lint(
+    prepared: Prepared,
+    filename: str,
+    rules: Sequence[type[Rule]],
+    options: Any,
+    with_edits: bool,
+    accept_fix: Callable[[str], bool],
+) -> list[Finding]:
+    return lint_text(
+        prepared.text, filename, rules, options, with_edits=with_edits and prepared.fixable, accept_fix=accept_fix
+    )
+
+
+def _fix_text(
+    prepared: Prepared, filename: str, rules: Sequence[type[Rule]], options: Any, unsafe: bool, module: _Module
+) -> tuple[str, Counter]:
+    if not prepared.fixable:
+        return prepared.original, Counter()
+    new_text, fixed = fix_text(prepared.text, filename, rules, options, unsafe=unsafe, accept_fix=_keeps_cells(module))
+    return (prepared.restore(new_text), fixed) if new_text != prepared.text else (prepared.original, fixed)
 
 
 def _fix(
@@ -450,33 +573,39 @@ def _fix(
     outcome: FileOutcome,
 ) -> None:
     try:
-        new_text, fixed = fix_text(
-            module.text, filename, rules, settings.options, unsafe=mode.unsafe, accept_fix=_keeps_cells(module)
+        _, (new_text, fixed) = prepared_for_engine(
+            module.text, settings, _fix_text, filename, rules, settings.engine_options(), mode.unsafe, module
         )
+        if new_text != module.text:
+            check_target_grammar(new_text, settings, list(fixed))
     except FixFailure as exc:
         outcome.problems.append(Problem(filename, str(exc)))
         return
+    except NotRestorable as exc:
+        outcome.notes.append(f"{filename}: fixes not applied: {exc}")
+        return
     if new_text == module.text:
         return
+    originals = _code_sources(notebook.cells)
     try:
-        changed = _fixed_sources(module, new_text)
+        changed = _fixed_sources(module, new_text, originals)
     except _CellsMoved as exc:
         outcome.problems.append(Problem(filename, f"fixes not applied: {exc}; notebook left unchanged"))
         return
     if not changed:
         return
     if mode.diff:
-        outcome.diff = _cell_diff(filename, module, notebook, changed)
+        outcome.diff = _cell_diff(filename, module, originals, changed)
         outcome.fixed = fixed
         return
-    originals = {index: notebook.cells[index].source for index in changed}
+    before = {index: notebook.cells[index].source for index in changed}
     for index, new_source in changed.items():
         notebook.cells[index].source = new_source
     try:
         atomic_write(source, _write_notebook(notebook, source.text))
     except SourceError as exc:
         outcome.problems.append(Problem(filename, str(exc)))
-        for index, old_source in originals.items():  # the notebook on disk is unchanged
+        for index, old_source in before.items():  # the notebook on disk is unchanged
             notebook.cells[index].source = old_source
         return
     outcome.fixed = Counter(fixed)
@@ -492,7 +621,11 @@ class JoinedCells:
     """
 
     def __init__(self, cells: Sequence[Any]) -> None:
-        self._module = _join(cells)
+        try:
+            self._module = _join(cells)
+        except _BadCell as exc:
+            raise ValueError(str(exc)) from None
+        self._originals = _code_sources(cells)
         self.text = self._module.text
         self.accept_fix = _keeps_cells(self._module)
 
@@ -504,7 +637,7 @@ class JoinedCells:
         """Cell index -> new source for a fixed module text; raises ValueError when a fix moved
         code across cells."""
         try:
-            return _fixed_sources(self._module, fixed_text)
+            return _fixed_sources(self._module, fixed_text, self._originals)
         except _CellsMoved as exc:
             raise ValueError(str(exc)) from None
 

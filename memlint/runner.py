@@ -1,8 +1,11 @@
 """A whole run: find the files, check each one, gather findings, problems and fixes in order.
 
-Lint results come from the cache when the file, the settings and memlint are unchanged;
-the rest are checked in this process or, for more than ``POOL_THRESHOLD`` files, spread over
-a process pool. Outcomes are merged in discovery order, so output never depends on timing.
+This process reads every file once: a file that imports none of the libraries the enabled
+rules are about is done there (no parse, no worker, no cache entry). Lint results come from
+the cache when the file, the settings and memlint are unchanged. The rest are checked in this
+process or spread over a process pool sized from the work (bytes to parse) and the cores.
+Outcomes are merged in discovery order, so output never depends on timing. Temporary files
+that a killed ``--fix`` left next to the files of this run are removed.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from memlint.cache import Cache, content_hash
-from memlint.checker import FileOutcome, FixMode, Problem, check_file
+from memlint.checker import FileOutcome, FixMode, Problem, check_file, needs_analysis
 from memlint.config import ConfigResolver
 from memlint.engine import Finding
 from memlint.files import PathProblem, Target, discover
+from memlint.source import SourceError, decode_source, remove_stale_temp_files
 
 
 @dataclass
@@ -57,8 +61,11 @@ def run_paths(
                 result.problems.append(Problem(item.path, item.message))
             continue
         targets.append(item)
+    _remove_stale_temp_files(targets, result)
     cache = _open_cache(targets, mode, use_cache, cache_dir)
-    projects = _projects(targets, use_cache, cache_dir, cache)
+    if cache is not None and cache.refusal:
+        result.notes.append(cache.refusal)
+    projects = _projects(targets, cache)
     for outcome in _check_all(targets, mode, with_edits, cache, jobs, projects):
         _merge(result, outcome)
     result.files_checked = len(targets)
@@ -67,7 +74,18 @@ def run_paths(
     return result
 
 
-POOL_THRESHOLD = 16  # below this many files to check, starting workers costs more than it saves
+# About a second of libcst work per worker on a slow core: below that, a worker costs more than it saves.
+WORK_BYTES_PER_WORKER = 60_000
+
+
+def _remove_stale_temp_files(targets: list[Target], result: RunResult) -> None:
+    directories = dict.fromkeys(target.path.parent for target in targets)
+    removed = [path for directory in directories for path in remove_stale_temp_files(directory)]
+    if removed:
+        result.notes.append(
+            f"removed {len(removed)} temporary file{'s' if len(removed) != 1 else ''} that an interrupted "
+            f"--fix left behind (e.g. {removed[0]})"
+        )
 
 
 def _open_cache(targets: list[Target], mode: FixMode, use_cache: bool, cache_dir: Path | None) -> Cache | None:
@@ -82,7 +100,7 @@ def _open_cache(targets: list[Target], mode: FixMode, use_cache: bool, cache_dir
     return Cache(cache_dir)
 
 
-def _projects(targets: list[Target], use_cache: bool, cache_dir: Path | None, cache: Cache | None) -> dict:
+def _projects(targets: list[Target], cache: Cache | None) -> dict:
     """Each checked file's project (the cross-file index) and the digest of what it depends on."""
     from memlint.analysis.project import prepare
 
@@ -93,26 +111,41 @@ def _projects(targets: list[Target], use_cache: bool, cache_dir: Path | None, ca
         return {}
 
 
-def _cache_key(
-    cache: Cache, target: Target, fingerprint: str, mode: FixMode, with_edits: bool, depends: str = ""
-) -> tuple[str, str] | None:
-    """(entry key, content hash) for a regular file, or None when it cannot be cached."""
+def _read_regular(path: Path) -> bytes | None:
+    """The file's bytes, or None for anything but a readable regular file."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
-        fd = os.open(target.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None  # a FIFO or a device: never read it here
         with open(fd, "rb", closefd=False) as handle:
-            raw = handle.read()
+            return handle.read()
     except OSError:
         return None
     finally:
         os.close(fd)
-    variant = f"{target.path}\0{mode.diff}:{mode.unsafe}:{with_edits}"
-    return cache.key(target.path, fingerprint, variant), content_hash(raw) + depends
+
+
+def _nothing_to_check(target: Target, raw: bytes, project: Any = None) -> bool:
+    """True when the file imports no library of an enabled rule (the engine would not parse it).
+
+    Files that are too big, cannot be decoded or are notebooks go to ``check_file``, which
+    reports them or looks inside.
+    """
+    if target.path.suffix == ".ipynb" or len(raw) > target.settings.max_file_size_mb * 1_000_000:
+        return False
+    rules = target.settings.rules_for(target.path)
+    if not rules:
+        return True
+    try:
+        text = decode_source(raw, target.path).text
+    except SourceError:
+        return False
+    also = project.caller_libraries(str(target.path)) if project is not None else frozenset()
+    return not needs_analysis(text, rules, also)
 
 
 def _cacheable(outcome: FileOutcome) -> bool:
@@ -128,26 +161,32 @@ def _check_all(
     jobs: int | None = None,
     projects: dict | None = None,
 ) -> list[FileOutcome]:
+    """``projects``: path -> (its Project, the digest of what the file's findings depend on)."""
     projects = projects or {}
     outcomes: list[FileOutcome | None] = [None] * len(targets)
-    keys: list[tuple[str, str] | None] = [None] * len(targets)
+    keys: list[str | None] = [None] * len(targets)
     todo: list[int] = []
+    work = 0  # bytes the engine will parse
     fingerprints: dict[int, str] = {}  # by id(settings): many files share one Settings object
     for index, target in enumerate(targets):
-        if cache is not None and cache.enabled:
+        raw = _read_regular(target.path)
+        project, depends = projects.get(str(target.path), (None, ""))
+        if raw is not None and _nothing_to_check(target, raw, project):
+            outcomes[index] = FileOutcome(str(target.path))
+            continue
+        if cache is not None and cache.enabled and raw is not None:
             fingerprint = fingerprints.get(id(target.settings))
             if fingerprint is None:
                 fingerprint = fingerprints[id(target.settings)] = target.settings.fingerprint()
-            depends = projects.get(str(target.path), (None, ""))[1]
-            key = _cache_key(cache, target, fingerprint, mode, with_edits, depends)
-            keys[index] = key
-            if key is not None:
-                hit = cache.get(*key)
-                if isinstance(hit, FileOutcome):
-                    outcomes[index] = hit
-                    continue
+            variant = f"{target.path}\0{mode.diff}:{mode.unsafe}:{with_edits}"
+            keys[index] = cache.key(target.path, fingerprint, variant)
+            hit = cache.get(keys[index], content_hash(raw) + depends)
+            if isinstance(hit, FileOutcome):
+                outcomes[index] = hit
+                continue
         todo.append(index)
-    workers = _worker_count(jobs, len(todo))
+        work += len(raw) if raw is not None else 0
+    workers = _worker_count(jobs, len(todo), work)
     global _PROJECTS
     _PROJECTS = projects  # forked workers inherit it
     if workers > 1:
@@ -157,22 +196,27 @@ def _check_all(
     for index, outcome in zip(todo, fresh):
         outcomes[index] = outcome
         key = keys[index]
-        if cache is not None and key is not None and _cacheable(outcome):
-            cache.put(key[0], key[1], outcome)
+        # Stored under the digest of the bytes check_file analysed: a file edited during the run
+        # is never served for content it was not checked with.
+        if cache is not None and key is not None and outcome.digest is not None and _cacheable(outcome):
+            depends = projects.get(str(targets[index].path), (None, ""))[1]
+            cache.put(key, outcome.digest + depends, outcome)
     return outcomes  # type: ignore[return-value]
 
 
-def _worker_count(jobs: int | None, files: int) -> int:
+def _worker_count(jobs: int | None, files: int, work_bytes: int) -> int:
+    """Workers for ``files`` files holding ``work_bytes`` to parse: never more than the cores this
+    process may use, and only as many as the work keeps busy ($MEMLINT_JOBS or ``jobs`` decide
+    outright)."""
     if jobs is None:
         env = os.environ.get("MEMLINT_JOBS", "")
         jobs = int(env) if env.isdigit() and int(env) > 0 else None
     if jobs is None:
-        if files <= POOL_THRESHOLD:
-            return 1
         try:
-            jobs = len(os.sched_getaffinity(0))
+            cores = len(os.sched_getaffinity(0))
         except (AttributeError, OSError):
-            jobs = os.cpu_count() or 1
+            cores = os.cpu_count() or 1
+        jobs = min(cores, work_bytes // WORK_BYTES_PER_WORKER)
     return max(1, min(jobs, files))
 
 
@@ -209,7 +253,7 @@ def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, worke
     # fork: the workers start with memlint, libcst and the rules already imported.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)
-    chunksize = max(1, min(8, len(targets) // (workers * 8)))
+    chunksize = max(1, min(32, len(targets) // (workers * 8)))
     jobs = [(t, mode, with_edits) for t in targets]
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_quiet_worker) as pool:
@@ -222,6 +266,7 @@ def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, worke
 
 def _merge(result: RunResult, outcome: FileOutcome) -> None:
     result.findings.extend(outcome.findings)
+    result.notes.extend(outcome.notes)
     result.problems.extend(outcome.problems)
     if outcome.fixed:
         result.fixed[outcome.filename] = outcome.fixed

@@ -41,3 +41,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords and not has_cuda:
             item.add_marker(skip_cuda)
+
+
+@pytest.fixture
+def checked_files(monkeypatch):
+    """The names of the files a run hands to check_file in this process, in order."""
+    from memlint import runner
+
+    names = []
+    real = runner.check_file
+
+    def counting(path, *args, **kwargs):
+        names.append(Path(path).name)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "check_file", counting)
+    return names

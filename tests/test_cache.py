@@ -1,6 +1,7 @@
 """The lint cache and the process pool: same results, nothing re-parsed, never a failed run."""
 
 import ast
+import os
 from pathlib import Path
 
 import pytest
@@ -79,30 +80,25 @@ def test_cache_dir_is_tagged_and_ignored(tmp_path, fake_rule):
     assert (cache_dir / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
-def test_changed_file_settings_and_mode_miss(tmp_path, fake_rule, monkeypatch):
+def test_changed_file_settings_and_mode_miss(tmp_path, fake_rule, checked_files):
     tree = _tree(tmp_path / "src")
     cache_dir = tmp_path / "cache"
     _run([tree], cache_dir)
-    checked = []
-    real = runner.check_file
-
-    def counting(path, *args, **kwargs):
-        checked.append(Path(path).name)
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(runner, "check_file", counting)
+    checked = checked_files
+    checked.clear()
     (tree / "m01.py").write_text("import torch\n\nx = 1\n")
     result = _run([tree], cache_dir)
     assert checked == ["m01.py"]
     assert [Path(f.filename).name for f in result.findings] == ["m00.py", "m02.py"]
 
+    torch_files = sorted(p.name for p in tree.glob("m*.py"))  # plain.py imports no torch: never checked
     checked.clear()  # other settings: nothing may come from the MEM999-only entries
-    assert _run([tree], cache_dir, select=()).findings == []
-    assert sorted(checked) == sorted(p.name for p in tree.iterdir())
+    assert _run([tree], cache_dir, select=("MEM001",)).findings == []
+    assert sorted(checked) == torch_files
 
     checked.clear()  # --diff is cached separately from a plain check
     diff_run = _run([tree], cache_dir, mode=FixMode(diff=True))
-    assert len(checked) == len(list(tree.iterdir()))
+    assert sorted(checked) == torch_files
     assert len(diff_run.diffs) == 2
 
 
@@ -176,11 +172,16 @@ def test_pool_fix_writes_every_file(tmp_path, fake_rule):
 
 def test_worker_count(monkeypatch):
     monkeypatch.delenv("MEMLINT_JOBS", raising=False)
-    assert runner._worker_count(None, runner.POOL_THRESHOLD) == 1
-    assert runner._worker_count(1, 500) == 1
-    assert runner._worker_count(8, 3) == 3
+    per_worker = runner.WORK_BYTES_PER_WORKER
+    assert runner._worker_count(None, 500, per_worker - 1) == 1  # many files, little work: no pool
+    cores = len(os.sched_getaffinity(0))
+    assert runner._worker_count(None, 500, per_worker * 2) == min(2, cores)
+    assert runner._worker_count(None, 500, per_worker * 1000) == cores  # never more than the cores
+    assert runner._worker_count(None, 3, per_worker * 1000) == min(3, cores)
+    assert runner._worker_count(1, 500, per_worker * 1000) == 1
+    assert runner._worker_count(8, 3, 0) == 3
     monkeypatch.setenv("MEMLINT_JOBS", "1")
-    assert runner._worker_count(None, 500) == 1
+    assert runner._worker_count(None, 500, per_worker * 1000) == 1
 
 
 def _children(pid):

@@ -566,7 +566,7 @@ class Flow:
         states = [self.eval(a, guarded) for a in call.args] + [self.eval(k.value, guarded) for k in call.keywords]
         if any(carries_grad(s) for s in states):
             return GRAD_TENSOR
-        return NUM if states and all(s.kind == NUMBER for s in states) else UNK
+        return NUM if states and all(_numbers(s) for s in states) else UNK
 
     def _eval_call(self, call: ast.Call, guarded: bool) -> Value:
         func = call.func
@@ -767,3 +767,11 @@ def value_without(flow: Flow, expr: ast.AST, excluded: frozenset[str]) -> Value:
     if isinstance(expr, (ast.Attribute, ast.Subscript)):
         return GRAD_ANY if value_without(flow, expr.value, excluded).grad else UNK
     return recorded
+
+
+def _numbers(value: Value) -> bool:
+    """A number, or a sequence known to hold only numbers (``sum(losses)`` of ``float`` items)."""
+    if value.kind == NUMBER:
+        return True
+    return value.kind == SEQ and value.elem is not None and value.elem.kind == NUMBER
+

@@ -20,13 +20,18 @@ LEGACY_ASYNC_STANDIN = "_sync"
 
 
 class ParseFailure(Exception):
-    """The source is not Python this interpreter can read; carries a 1-based row and column."""
+    """The source is not Python memlint can read; carries a 1-based row and column.
 
-    def __init__(self, message: str, row: int | None = None, column: int | None = None) -> None:
+    ``kind``: "syntax" (Python refuses it), "legacy" (valid only in Python 3.6's grammar),
+    "libcst" (Python accepts it, libcst cannot read it to write a fix), "limit" (too deeply nested).
+    """
+
+    def __init__(self, message: str, row: int | None = None, column: int | None = None, kind: str = "syntax") -> None:
         super().__init__(message)
         self.message = message
         self.row = row
         self.column = column
+        self.kind = kind
 
 
 def parse_python(text: str, filename: str = "<unknown>") -> ast.Module:
@@ -36,10 +41,10 @@ def parse_python(text: str, filename: str = "<unknown>") -> ast.Module:
     except SyntaxError as exc:
         message = str(exc.msg)
         if "too many nested" in message or "too complex" in message:
-            raise ParseFailure("too deeply nested to analyse", exc.lineno, exc.offset) from None
+            raise ParseFailure("too deeply nested to analyse", exc.lineno, exc.offset, "limit") from None
         raise ParseFailure(message, exc.lineno, exc.offset) from None
     except (RecursionError, MemoryError):
-        raise ParseFailure("too deeply nested to analyse") from None
+        raise ParseFailure("too deeply nested to analyse", kind="limit") from None
     except ValueError as exc:  # null bytes
         raise ParseFailure(str(exc)) from None
 

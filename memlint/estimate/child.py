@@ -54,6 +54,7 @@ def run_script(
     finally:
         sys.modules["__main__"] = saved if saved is not None else main
         main.__dict__.clear()
+        main.__dict__["__builtins__"] = __builtins__  # the script's functions may still be called (hooks at exit)
     outcome = simulation.outcome(error)
     outcome.simulation = simulation  # type: ignore[attr-defined]
     gc.collect(1)  # the run's cycles; a full collection costs seconds with torch loaded

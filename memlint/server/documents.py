@@ -26,6 +26,7 @@ from memlint.analysis.project import WarmProjects
 from memlint.config import Settings
 from memlint.engine import Edit, Finding, FixFailure, ParseFailure, fix_text, lint_text
 from memlint.noqa import with_noqa
+from memlint.source import split_lines
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LSP_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
@@ -210,7 +211,7 @@ def _lint_notebook(snapshot: Snapshot, settings: Settings, result: LintResult) -
 
 def apply_line_edits(text: str, edits: Sequence[Edit]) -> str:
     """The text the engine's whole-line edits (``engine.line_edits``) describe."""
-    lines = text.splitlines(keepends=True)  # the same split that made the edits
+    lines = split_lines(text)  # the same split that made the edits: Python's rows
     for edit in sorted(edits, key=lambda e: (e.row, e.end_row), reverse=True):
         lines[edit.row - 1 : edit.end_row - 1] = [edit.content]
     return "".join(lines)
