@@ -2029,6 +2029,64 @@ EvalWithoutNoGrad.INVALID += [
             """,
         why="a forward-like method of a project nn.Module from another file, after eval(), in a loop",
     ),
+    Invalid(
+        code="""
+            import torch
+
+
+            def one_pass(model, opt, batches, learn):
+                if learn:
+                    model.train()
+                else:
+                    model.eval()
+                running = 0.0
+                for xb, yb in batches:
+                    pred = model(xb)
+                    err = (pred - yb).abs().mean()
+                    if learn:
+                        opt.zero_grad()
+                        err.backward()
+                        opt.step()
+                    running += err.item()
+                return running
+
+
+            def main(model, opt, train_batches, val_batches, epochs):
+                for epoch in range(epochs):
+                    one_pass(model, opt, train_batches, True)
+                    print(epoch, one_pass(model, opt, val_batches, False))
+            """,
+        line=11,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def one_pass(model, opt, batches, learn):
+                if learn:
+                    model.train()
+                else:
+                    model.eval()
+                running = 0.0
+                with torch.set_grad_enabled(learn):
+                    for xb, yb in batches:
+                        pred = model(xb)
+                        err = (pred - yb).abs().mean()
+                        if learn:
+                            opt.zero_grad()
+                            err.backward()
+                            opt.step()
+                        running += err.item()
+                return running
+
+
+            def main(model, opt, train_batches, val_batches, epochs):
+                for epoch in range(epochs):
+                    one_pass(model, opt, train_batches, True)
+                    print(epoch, one_pass(model, opt, val_batches, False))
+            """,
+        why="eval() on one branch of a phase flag, backward only `if learn:`, a caller passes False",
+    ),
 ]
 EvalWithoutNoGrad.VALID += [
     Valid(
@@ -2199,5 +2257,34 @@ EvalWithoutNoGrad.VALID += [
                 """,
         },
         why="the forward-like method runs under no_grad",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def one_pass(model, opt, batches, learn):
+                if learn:
+                    model.train()
+                else:
+                    model.eval()
+                running = 0.0
+                for xb, yb in batches:
+                    pred = model(xb)
+                    err = (pred - yb).abs().mean()
+                    if learn:
+                        opt.zero_grad()
+                        err.backward()
+                        opt.step()
+                    running += err.item()
+                return running
+
+
+            def main(model, opt, train_batches, val_batches, epochs):
+                for epoch in range(epochs):
+                    one_pass(model, opt, train_batches, True)
+                    one_pass(model, opt, train_batches, True)
+            """,
+        why="the same two-phase function, but no caller selects evaluation (every call passes True)",
     ),
 ]
