@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from memlint.cache import content_hash
 from memlint.config import Settings
-from memlint.engine import FixFailure, Finding, fix_and_lint, lint_text, rules_for_text, unified_diff
+from memlint.findings import Finding
 from memlint.parsing import (
     RUNNING,
     NotRestorable,
@@ -25,8 +25,11 @@ from memlint.parsing import (
     python_syntax_error,
     recover,
 )
-from memlint.rule import Rule
+from memlint.prefilter import rules_for_text
 from memlint.source import SourceError, SourceFile, atomic_write, read_source
+
+if TYPE_CHECKING:
+    from memlint.rule import Rule
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,8 @@ def prepared_for_engine(
 
 def check_target_grammar(text: str, settings: Settings, codes: Sequence[str]) -> None:
     """A fixed text must still be valid for the target version (the engine compiles it on this Python)."""
+    from memlint.fixes import FixFailure  # the engine loads only when a file is really checked
+
     target = settings.target_version
     if target is None or target >= RUNNING:
         return
@@ -166,6 +171,8 @@ def _check_source(
     outcome: FileOutcome,
     view: Any = None,
 ) -> None:
+    from memlint.engine import unified_diff  # the engine loads only when a file is really checked
+
     text = source.text
     options = settings.engine_options()
     if mode.fixing:
@@ -208,6 +215,8 @@ def _lint(
     with_edits: bool,
     view: Any = None,
 ) -> list[Finding]:
+    from memlint.engine import lint_text  # the engine loads only when a file is really checked
+
     notes: list[str] = []
     findings = lint_text(
         prepared.text, filename, rules, options, with_edits=with_edits and prepared.fixable, project=view, notes=notes
@@ -235,6 +244,8 @@ def _fix(
     view: Any = None,
 ) -> tuple[str, Counter, list[Finding] | None]:
     """(the file's new text, the codes fixed, the findings on the engine's final text or None)."""
+    from memlint.engine import FixFailure, fix_and_lint  # the engine loads only when a file is really checked
+
     if not prepared.fixable:
         return prepared.original, Counter(), _lint(prepared, filename, rules, options, with_edits, view)
     notes: list[str] = []

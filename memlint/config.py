@@ -7,14 +7,17 @@ that). Keys are validated: an unknown key or code is an error naming the valid o
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from memlint.rule import Rule
-from memlint.rules import all_rules
+from memlint.rules import all_rules, rule_catalog
+
+if TYPE_CHECKING:
+    from memlint.rule import Rule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +42,7 @@ _BASE_KEYS = frozenset(_LIST_KEYS) | {"per-file-ignores", "cache-dir", "max-file
 def rule_options() -> dict[str, Any]:
     """Every rule option by its kebab-case name."""
     options = {}
-    for rule in all_rules().values():
+    for rule in rule_catalog().values():
         for option in rule.options:
             options[option.name] = option
     return options
@@ -47,7 +50,7 @@ def rule_options() -> dict[str, Any]:
 
 def resolve_selector(selector: str, where: str) -> set[str]:
     """``MEM001``, a prefix such as ``MEM0`` or ``MEM``, or ``ALL`` → the codes it names."""
-    codes = all_rules()
+    codes = rule_catalog()
     token = selector.strip().upper()
     if token == "ALL":
         return set(codes)
@@ -57,12 +60,51 @@ def resolve_selector(selector: str, where: str) -> set[str]:
     return matched
 
 
+def _specificity(selector: str) -> int:
+    """``ALL`` < ``MEM`` < ``MEM0`` < ``MEM001``: the more specific selector wins within one layer."""
+    token = selector.strip().upper()
+    return 0 if token == "ALL" else len(token)
+
+
+@dataclass(frozen=True)
+class RuleSelection:
+    """One layer of selectors: the configuration file's, then the command line's.
+
+    Layers apply in order, as ruff applies them: a layer with ``select`` starts over (so
+    ``--select MEM005`` wins over ``ignore = ["MEM005"]`` in the file); a layer without one
+    adds and removes. Within a layer the more specific selector wins, and at equal
+    specificity ``ignore`` wins over ``select``.
+    """
+
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    def apply(self, enabled: set[str], where: str) -> set[str]:
+        choices = [(s, True) for s in (*(self.select or ()), *self.extend_select)]
+        choices += [(s, False) for s in self.ignore]
+        updates: dict[str, bool] = {}
+        for selector, on in sorted(choices, key=lambda choice: (_specificity(choice[0]), not choice[1])):
+            for code in resolve_selector(selector, where):
+                updates[code] = on
+        if self.select is not None:
+            return {code for code, on in updates.items() if on}
+        result = set(enabled)
+        for code, on in updates.items():
+            if on:
+                result.add(code)
+            else:
+                result.discard(code)
+        return result
+
+
 @dataclass(frozen=True)
 class Settings:
     root: Path | None = None  # directory of the config file that applied, if any
     select: tuple[str, ...] | None = None
     extend_select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    command_line: RuleSelection | None = None  # --select / --extend-select / --ignore, applied last
     per_file_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
@@ -74,18 +116,18 @@ class Settings:
     source: str = "defaults"
 
     def enabled_codes(self) -> set[str]:
-        rules = all_rules()
-        if self.select is None:
-            enabled = {code for code, rule in rules.items() if rule.default_enabled}
-        else:
-            enabled = set().union(*(resolve_selector(s, "select") for s in self.select)) if self.select else set()
-        for selector in self.extend_select:
-            enabled |= resolve_selector(selector, "extend-select")
-        for selector in self.ignore:
-            enabled -= resolve_selector(selector, "ignore")
+        enabled = {code for code, rule in rule_catalog().items() if rule.default_enabled}
+        enabled = RuleSelection(self.select, self.extend_select, self.ignore).apply(enabled, self.source)
+        if self.command_line is not None:
+            enabled = self.command_line.apply(enabled, "the command line")
         return enabled
 
     def rules_for(self, path: Path | None) -> list[type[Rule]]:
+        rules = all_rules()
+        return [rules[code] for code in sorted(self.codes_for(path))]
+
+    def codes_for(self, path: Path | None) -> set[str]:
+        """The codes enabled for ``path`` (per-file-ignores applied), without importing any rule."""
         enabled = self.enabled_codes()
         if path is not None and self.per_file_ignores:
             relative = self.relative(path)
@@ -93,8 +135,7 @@ class Settings:
                 if _matches(relative, path, pattern):
                     for selector in selectors:
                         enabled -= resolve_selector(selector, "per-file-ignores")
-        rules = all_rules()
-        return [rules[code] for code in sorted(enabled)]
+        return enabled
 
     def relative(self, path: Path) -> str:
         base = self.root or Path.cwd()
@@ -110,6 +151,43 @@ class Settings:
                 return True
         return False
 
+    def describe(self, path: Path) -> list[str]:
+        """``--show-settings``: the resolved settings for one file, one ``key = value`` per line."""
+
+        def show(values: Any) -> str:
+            if values is None:
+                return "(default)"
+            return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+        rules = self.rules_for(path)
+        lines = [
+            f"Resolved settings for: {path}",
+            f"Settings path: {self.source}",
+            "",
+            f"rules enabled for this file = [{', '.join(rule.code for rule in rules)}]",
+            f"select = {show(self.select)}",
+            f"extend-select = {show(self.extend_select)}",
+            f"ignore = {show(self.ignore)}",
+        ]
+        if self.command_line is not None:
+            cli = self.command_line
+            lines += [
+                f"--select = {show(cli.select)}",
+                f"--extend-select = {show(cli.extend_select)}",
+                f"--ignore = {show(cli.ignore)}",
+            ]
+        lines.append("per-file-ignores = {" + ", ".join(
+            f'"{pattern}" = {show(codes)}' for pattern, codes in sorted(self.per_file_ignores.items())
+        ) + "}")
+        lines += [
+            f"exclude = {show(self.exclude)}",
+            f"extend-exclude = {show(self.extend_exclude)}",
+            f"cache-dir = {self.cache_dir!r}" if self.cache_dir is not None else "cache-dir = (default)",
+            f"max-file-size-mb = {self.max_file_size_mb:g}",
+        ]
+        for name, option in sorted(rule_options().items()):
+            lines.append(f"{name} = {self.options.get(name, option.default)!r}")
+        return lines
     def engine_options(self) -> dict[str, Any]:
         """The rule options, plus the target version the parser needs."""
         from memlint.parsing import TARGET_OPTION
@@ -169,8 +247,8 @@ def settings_from_table(table: Mapping[str, Any], where: str, root: Path | None)
                 raise ConfigError(f"{where}: 'cache-dir' must be a string")
             values["cache_dir"] = value
         elif key == "max-file-size-mb":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigError(f"{where}: 'max-file-size-mb' must be a positive number")
+            if not _is_number(value) or value <= 0:
+                raise ConfigError(f"{where}: 'max-file-size-mb' must be a positive number, not {value!r}")
             values["max_file_size_mb"] = float(value)
         elif key == "target-version":
             from memlint.parsing import parse_target_version
@@ -195,17 +273,26 @@ def settings_from_table(table: Mapping[str, Any], where: str, root: Path | None)
     return settings
 
 
+def _is_number(value: Any) -> bool:
+    """A finite int or float: TOML allows ``nan`` and ``inf``, and no size or count means anything then."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def coerce_option(option: Any, value: Any, where: str) -> Any:
     expected = option.type
-    if expected is int and isinstance(value, str):
+    if expected in (int, float) and isinstance(value, str):
         try:
-            return int(value)
+            value = expected(value)
         except ValueError:
             pass
     if expected is bool and isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
         return value.lower() in ("true", "1")
-    if expected is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: '{option.name}' must be an integer")
+    if expected in (int, float):
+        # Every numeric rule option is a size or a count (0 turns a check off): never negative.
+        kind = "a non-negative integer" if expected is int else "a non-negative number"
+        if not _is_number(value) or value < 0 or (expected is int and not isinstance(value, int)):
+            raise ConfigError(f"{where}: '{option.name}' must be {kind}, not {value!r}")
+        return expected(value)
     if not isinstance(value, expected) and value is not None:
         raise ConfigError(f"{where}: '{option.name}' must be {expected.__name__}")
     return value
@@ -268,12 +355,12 @@ class ConfigResolver:
         if not o:
             return settings
         changes: dict[str, Any] = {}
-        if o.get("select") is not None:
-            changes["select"] = tuple(o["select"])
-        if o.get("extend_select"):
-            changes["extend_select"] = settings.extend_select + tuple(o["extend_select"])
-        if o.get("ignore"):
-            changes["ignore"] = settings.ignore + tuple(o["ignore"])
+        if o.get("select") is not None or o.get("extend_select") or o.get("ignore"):
+            changes["command_line"] = RuleSelection(
+                None if o.get("select") is None else tuple(o["select"]),
+                tuple(o.get("extend_select") or ()),
+                tuple(o.get("ignore") or ()),
+            )
         if o.get("exclude") is not None:
             changes["exclude"] = tuple(o["exclude"])
         if o.get("extend_exclude"):

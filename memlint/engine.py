@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import ast
 import difflib
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from memlint import fix_safety
-from memlint.analysis.facts import TRACKED_LIBRARIES
+from memlint.analysis.facts import TRACKED_LIBRARIES  # noqa: F401 (re-exported)
 from memlint.analysis.file import FileAnalysis
 from memlint.analysis.syntax import (
     LEGACY_ASYNC_STANDIN,
@@ -27,8 +26,10 @@ from memlint.analysis.syntax import (
     parse_python,
     walk_tree,
 )
+from memlint.findings import URL_BASE, Edit, Finding, FixInfo  # noqa: F401  (re-exported: engine.Finding, ...)
 from memlint.fixes import FixFailure, FixWriter, fix_span
-from memlint.noqa import parse_suppressions
+from memlint.prefilter import libraries_mentioned, rules_for_text  # noqa: F401 (re-exported)
+from memlint.noqa import Suppressions, UnusedNoqa, parse_suppressions, unused_noqa_findings
 from memlint.rule import Rule
 from memlint.source import line_opcodes, split_lines
 
@@ -49,7 +50,6 @@ __all__ = [
     "parse",
 ]
 
-URL_BASE = "https://github.com/memlint/memlint/blob/main/rules/"
 MAX_FIX_PASSES = 10
 LEGACY_NOTE = (
     "uses `async` or `await` as a name (valid before Python 3.7): reported without fixes; the file needs "
@@ -57,54 +57,14 @@ LEGACY_NOTE = (
 )
 
 # The text pre-filter: a file that mentions none of these cannot import a tracked library.
-_LIBRARY_IMPORT = re.compile(
-    r"^[ \t]*(?:import|from)[ \t]+(" + "|".join(sorted(TRACKED_LIBRARIES)) + r")\b", re.MULTILINE
-)
-
-
-@dataclass(frozen=True)
-class Edit:
-    content: str
-    row: int
-    column: int
-    end_row: int
-    end_column: int
-
-
-@dataclass(frozen=True)
-class FixInfo:
-    applicability: str
-    message: str
-    edits: tuple[Edit, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    name: str
-    message: str
-    filename: str
-    row: int  # 1-based
-    column: int  # 1-based
-    end_row: int
-    end_column: int  # 1-based, exclusive
-    fix: FixInfo | None = None
-    cell: int | None = None  # notebooks: 1-based cell number; row/column are then within the cell
-
-    @property
-    def sort_key(self) -> tuple[Any, ...]:
-        return (self.filename, self.cell or 0, self.row, self.column, self.code)
-
-
 @dataclass
 class _Item:
-    """A report with its position: from a rule on the shared analysis, or from a legacy rule."""
+    """A rule's report with its position."""
 
     rule: type
     message: str
     span: tuple[int, int, int, int]
     fix: Any
-    legacy: bool = False
     report: Any = None
 
 
@@ -114,24 +74,9 @@ class Analysis:
     lines: SourceLines
     items: list[_Item] = field(default_factory=list)
     file: FileAnalysis | None = None
-    legacy_module: Any = None
     fixes_allowed: bool = True
     note: str | None = None
-
-
-def libraries_mentioned(text: str) -> frozenset[str]:
-    return frozenset(_LIBRARY_IMPORT.findall(text))
-
-
-def rules_for_text(
-    text: str, rules: Sequence[type[Rule]], also: frozenset[str] = frozenset()
-) -> list[type[Rule]]:
-    """The text pre-filter: rules whose libraries the file imports somewhere (or, ``also``, its
-    callers in the project do)."""
-    present = libraries_mentioned(text) | also
-    if not present:
-        return []
-    return [rule for rule in rules if rule.libraries & present]
+    codes: frozenset[str] = frozenset()  # the rules that ran (the noqa step judges MEM900 against them)
 
 
 def parse(text: str, filename: str = "<unknown>") -> ast.Module:
@@ -217,117 +162,36 @@ def analyze(
     tree, analysed_text, fixes_allowed = _parse_for_analysis(text, filename, options)
     settings = dict(options or {})
     analysis = Analysis(text, SourceLines(text), fixes_allowed=fixes_allowed)
+    analysis.codes = frozenset(rule.code for rule in active)
     if not fixes_allowed:
         analysis.note = LEGACY_NOTE
-    current = [rule for rule in active if not rule.legacy]
-    legacy = [rule for rule in active if rule.legacy]
-    if current:
-        module_name = project.module_name(filename) if project is not None else None
-        file = FileAnalysis(tree, filename, analysed_text, module_name, project)
-        file.reports = []  # type: ignore[attr-defined]
-        instances = [rule(file, _rule_settings(rule, settings)) for rule in current]
-        try:
-            _Dispatcher(instances).run(tree)
-            for instance in instances:
-                instance.finish()
-        except RecursionError:
-            raise ParseFailure("too deeply nested to analyse") from None
-        analysis.file = file
-        for report in file.reports:  # type: ignore[attr-defined]
-            fix = report.fix if fixes_allowed else None
-            if fix is not None and report.rule.fix_kinds.get(fix.message) != fix.applicability:
-                fix = None  # not what the rule's document promises: never offered
-            analysis.items.append(_Item(report.rule, report.message, analysis.lines.span(report.node), fix, report=report))
-    if legacy and fixes_allowed:
-        _legacy_pass(analysis, text, filename, legacy, settings)
-    return analysis
-
-
-def _legacy_pass(analysis: Analysis, text: str, filename: str, rules: Sequence[type], settings: dict) -> None:
-    """memlint 0.1's libcst pass, for rules not yet moved to the shared analysis."""
-    import libcst as cst
-    from libcst.metadata import MetadataWrapper, PositionProvider
-
-    from memlint.context import FileContext, walk
-
+    module_name = project.module_name(filename) if project is not None else None
+    file = FileAnalysis(tree, filename, analysed_text, module_name, project)
+    file.reports = []  # type: ignore[attr-defined]
+    instances = [rule(file, _rule_settings(rule, settings)) for rule in active]
     try:
-        module = cst.parse_module(text)
-    except cst.ParserSyntaxError as exc:
-        # Python reads the file; the checker retries with an equivalent text (memlint/parsing.py)
-        detail = str(exc.message).strip().splitlines()[0] if exc.message else "syntax error"
-        raise ParseFailure(
-            f"Python accepts this file but libcst, memlint's parser, cannot read it: {detail}",
-            exc.raw_line,
-            exc.raw_column + 1,
-            "libcst",
-        ) from None
-    except Exception as exc:
-        raise ParseFailure(
-            f"Python accepts this file but libcst, memlint's parser, cannot read it ({type(exc).__name__})",
-            kind="libcst",
-        ) from None
-    ctx = FileContext(module, filename, text)
-    instances = [rule(ctx, _rule_settings(rule, settings)) for rule in rules]
-    try:
-        walk(module, _LegacyDispatcher(ctx, instances))
+        _Dispatcher(instances).run(tree)
+        for instance in instances:
+            instance.finish()
     except RecursionError:
         raise ParseFailure("too deeply nested to analyse") from None
-    if not ctx.reports:
-        return
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-    analysis.legacy_module = module
-    for report in ctx.reports:
-        pos = positions[report.node]
-        span = (pos.start.line, pos.start.column + 1, pos.end.line, pos.end.column + 1)
-        analysis.items.append(_Item(report.rule, report.message, span, report.fix, legacy=True, report=report))
-    analysis.__dict__["legacy_positions"] = positions
-
-
-def _legacy_dispatcher_class():  # type: ignore[no-untyped-def]
-    import libcst as cst
-
-    class LegacyDispatcher(cst.CSTVisitor):
-        def __init__(self, ctx, rules) -> None:  # type: ignore[no-untyped-def]
-            super().__init__()
-            self.ctx = ctx
-            self.on_visit_table: dict[str, list] = {}
-            self.on_leave_table: dict[str, list] = {}
-            for rule in rules:
-                for method in type(rule).hooks():
-                    kind, _, node_type = method.partition("_")
-                    table = self.on_visit_table if kind == "visit" else self.on_leave_table
-                    table.setdefault(node_type, []).append(getattr(rule, method))
-
-        def on_visit(self, node) -> bool:  # type: ignore[no-untyped-def]
-            ctx = self.ctx
-            ctx.stack.append(node)
-            name = type(node).__name__
-            if (name == "Import" or name == "ImportFrom") and len(ctx.stack) > 3:
-                ctx.add_local_import(node)
-            for handler in self.on_visit_table.get(name, ()):
-                handler(node)
-            return True
-
-        def on_leave(self, original_node) -> None:  # type: ignore[no-untyped-def]
-            for handler in self.on_leave_table.get(type(original_node).__name__, ()):
-                handler(original_node)
-            self.ctx.stack.pop()
-
-    return LegacyDispatcher
-
-
-def _LegacyDispatcher(ctx, rules):  # type: ignore[no-untyped-def]
-    return _legacy_dispatcher_class()(ctx, rules)
+    analysis.file = file
+    for report in file.reports:  # type: ignore[attr-defined]
+        fix = report.fix if fixes_allowed else None
+        if fix is not None and report.rule.fix_kinds.get(fix.message) != fix.applicability:
+            fix = None  # not what the rule's document promises: never offered
+        analysis.items.append(_Item(report.rule, report.message, analysis.lines.span(report.node), fix, report=report))
+    return analysis
 
 
 def _rule_settings(rule: type[Rule], settings: Mapping[str, Any]) -> dict[str, Any]:
     return {opt.name: settings.get(opt.name, opt.default) for opt in rule.options}
 
 
-def _unsuppressed(analysis: Analysis, text: str) -> list[_Item]:
+def _unsuppressed(analysis: Analysis, text: str, suppressions: Suppressions | None = None) -> list[_Item]:
     if not analysis.items:
         return []
-    suppressions = parse_suppressions(text)
+    suppressions = suppressions or parse_suppressions(text)
     return [item for item in analysis.items if not suppressions.suppressed(item.rule.code, item.span[0])]
 
 
@@ -370,7 +234,8 @@ def _findings(
     text = analysis.text
     findings = []
     seen: set[tuple[str, int, int]] = set()
-    items = _unsuppressed(analysis, text) if apply_noqa else analysis.items
+    suppressions = parse_suppressions(text) if apply_noqa else None
+    items = _unsuppressed(analysis, text, suppressions) if apply_noqa else analysis.items
     writer: FixWriter | None = None
     for item in items:
         row, col, end_row, end_col = item.span
@@ -382,43 +247,18 @@ def _findings(
             fixed = ""
             if accept_fix is not None or with_edits:
                 try:
-                    if item.legacy:
-                        fixed = _legacy_apply([item], analysis.legacy_module)
-                    else:
-                        writer = writer or FixWriter(text)
-                        fixed = writer.apply([item.fix])
+                    writer = writer or FixWriter(text)
+                    fixed = writer.apply([item.fix])
                 except FixFailure:
                     fixed = None  # type: ignore[assignment]
             if fixed is not None and (accept_fix is None or accept_fix(fixed)):
                 edits = line_edits(text, fixed) if with_edits else ()
                 fix_info = FixInfo(item.fix.applicability, item.fix.message, edits)
         findings.append(Finding(item.rule.code, item.rule.name, item.message, filename, row, col, end_row, end_col, fix_info))
+    if suppressions is not None and UnusedNoqa.code in analysis.codes:
+        findings.extend(unused_noqa_findings(suppressions, analysis.codes, filename))
     findings.sort(key=lambda f: f.sort_key)
     return findings
-
-
-def _legacy_apply(items: Sequence[_Item], module: Any) -> str:
-    import libcst as cst
-
-    replacements: dict[Any, Any] = {}
-    imports: set[str] = set()
-    for item in items:
-        replacements.update(item.fix.replacements)
-        imports.update(item.fix.imports)
-
-    class Replacer(cst.CSTTransformer):
-        def on_leave(self, original_node: Any, updated_node: Any) -> Any:
-            return replacements.get(original_node, updated_node)
-
-    new_module = module.visit(Replacer()) if replacements else module
-    if imports:
-        from libcst.codemod import CodemodContext
-        from libcst.codemod.visitors import AddImportsVisitor, ImportItem
-
-        new_module = AddImportsVisitor(
-            CodemodContext(), [ImportItem(name) for name in sorted(imports)]
-        ).transform_module(new_module)
-    return new_module.code
 
 
 def _fix_key(item: _Item, analysis: Analysis) -> tuple[str, str, str]:
@@ -427,16 +267,7 @@ def _fix_key(item: _Item, analysis: Analysis) -> tuple[str, str, str]:
 
 
 def _spans(item: _Item, analysis: Analysis) -> list[tuple[tuple[int, int], tuple[int, int]]] | None:
-    if not item.legacy:
-        return fix_span(item.fix, analysis.lines)
-    positions = analysis.__dict__.get("legacy_positions", {})
-    spans = []
-    for node in item.fix.replacements:
-        pos = positions.get(node)
-        if pos is None:
-            return None
-        spans.append(((pos.start.line, pos.start.column), (pos.end.line, pos.end.column)))
-    return spans
+    return fix_span(item.fix, analysis.lines)
 
 
 def _choose_fixes(analysis: Analysis, items: Sequence[_Item], unsafe: bool, refused: set) -> list[_Item]:
@@ -450,8 +281,6 @@ def _choose_fixes(analysis: Analysis, items: Sequence[_Item], unsafe: bool, refu
         and (item.fix.applicability == "safe" or unsafe)
         and _fix_key(item, analysis) not in refused
     ]
-    if any(not item.legacy for item in candidates):
-        candidates = [item for item in candidates if not item.legacy]
     for item in sorted(candidates, key=lambda i: i.span):
         spans = _spans(item, analysis)
         if spans is None:
@@ -464,8 +293,6 @@ def _choose_fixes(analysis: Analysis, items: Sequence[_Item], unsafe: bool, refu
 
 
 def _write(analysis: Analysis, chosen: Sequence[_Item]) -> str:
-    if chosen[0].legacy:
-        return _legacy_apply(chosen, analysis.legacy_module)
     return FixWriter(analysis.text).apply([item.fix for item in chosen])
 
 

@@ -285,3 +285,19 @@ def flatten(*groups: Iterable[NodeEdit] | NodeEdit) -> tuple[NodeEdit, ...]:
         else:
             out.extend(group)
     return tuple(out)
+
+
+def remove_keyword(call: ast.Call, name: str) -> NodeEdit:
+    """Drop the keyword argument ``name=...`` from a call, keeping the others as written."""
+
+    def build(node: Any, lookup: Callable[..., Any]) -> Any:
+        import libcst as cst
+
+        args = [arg for arg in node.args if not (arg.keyword is not None and arg.keyword.value == name)]
+        if args and len(args) < len(node.args):
+            last = args[-1]
+            if node.args[-1].keyword is not None and node.args[-1].keyword.value == name:
+                args[-1] = last.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return node.with_changes(args=args)
+
+    return NodeEdit(call, build)

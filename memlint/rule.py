@@ -13,21 +13,13 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Union
 
+from memlint.rule_meta import Option  # noqa: F401  (re-exported: rule modules import it from here)
+
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
 
 Applicability = Literal["safe", "unsafe"]
 SampleCode = Union[str, Mapping[str, str]]
-
-
-@dataclass(frozen=True)
-class Option:
-    """A per-rule setting, read from ``[tool.memlint]`` (kebab-case key) and from flake8 options."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
 
 
 @dataclass(frozen=True)
@@ -111,6 +103,9 @@ class Rule:
     default_enabled: ClassVar[bool] = True
     # "always", "sometimes" or "none": shown by `memlint rule --all`.
     fix_availability: ClassVar[str] = "none"
+    # "error": memory grows with every iteration until the run dies; "warning": a one-off cost
+    # that depends on the data or the setup. JSON, SARIF and `--fail-on` use it.
+    severity: ClassVar[str] = "warning"
     # Each fix this rule can offer, by its message, with its applicability. The engine refuses a fix
     # not listed here, and a generated test compares this table with the rule's document.
     fix_kinds: ClassVar[Mapping[str, Applicability]] = {}
@@ -119,7 +114,6 @@ class Rule:
     options: ClassVar[tuple[Option, ...]] = ()
     VALID: ClassVar[list[Valid]] = []
     INVALID: ClassVar[list[Invalid]] = []
-    legacy: ClassVar[bool] = False
 
     def __init__(self, file: "FileAnalysis", settings: Mapping[str, Any]) -> None:
         self.file = file

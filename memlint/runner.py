@@ -13,11 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import threading
-import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,8 +21,8 @@ from typing import Any, Sequence
 from memlint.cache import Cache, content_hash
 from memlint.checker import FileOutcome, FixMode, Problem, check_file, needs_analysis
 from memlint.config import ConfigResolver
-from memlint.engine import Finding
 from memlint.files import PathProblem, Target, discover
+from memlint.findings import Finding
 from memlint.source import SourceError, decode_source, remove_stale_temp_files
 
 
@@ -137,7 +133,10 @@ def _nothing_to_check(target: Target, raw: bytes, project: Any = None) -> bool:
     """
     if target.path.suffix == ".ipynb" or len(raw) > target.settings.max_file_size_mb * 1_000_000:
         return False
-    rules = target.settings.rules_for(target.path)
+    from memlint.rules import rule_catalog  # metadata only: a cached run imports no rule
+
+    catalog = rule_catalog()
+    rules = [catalog[code] for code in sorted(target.settings.codes_for(target.path))]
     if not rules:
         return True
     try:
@@ -222,6 +221,9 @@ def _worker_count(jobs: int | None, files: int, work_bytes: int) -> int:
 
 def _quiet_worker() -> None:
     """Workers never print (the parent alone writes output, in order) and never outlive the parent."""
+    import threading
+    import time
+
     devnull = open(os.devnull, "w")
     sys.stdout = devnull
     sys.stderr = devnull
@@ -249,7 +251,13 @@ def _check_one(args: tuple[Target, FixMode, bool]) -> FileOutcome:
 
 def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, workers: int) -> list[FileOutcome]:
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
+    import memlint.engine  # noqa: F401  (loaded once here, so forked workers start with it)
+    from memlint.rules import all_rules
+
+    all_rules()
     # fork: the workers start with memlint, libcst and the rules already imported.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     context = multiprocessing.get_context(method)

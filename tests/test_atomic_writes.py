@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from memlint import checker
+from memlint import engine  # check_file imports the engine when it runs
 from memlint.checker import FixMode, check_file
 from memlint.config import Settings
 from memlint.source import SourceError, atomic_write, read_source
@@ -128,14 +128,14 @@ def test_file_changed_between_read_and_write(tmp_path, monkeypatch):
 
     target = tmp_path / "train.py"
     target.write_bytes(ORIGINAL.encode())
-    real_fix = checker.fix_and_lint
+    real_fix = engine.fix_and_lint
 
     def edit_meanwhile(*args, **kwargs):
         result = real_fix(*args, **kwargs)
         target.write_bytes(ORIGINAL.encode() + b"y = 1\n")  # the user saves while memlint works
         return result
 
-    monkeypatch.setattr(checker, "fix_and_lint", edit_meanwhile)
+    monkeypatch.setattr(engine, "fix_and_lint", edit_meanwhile)
     monkeypatch.setattr(Settings, "rules_for", lambda self, path: [FakeZeros])
     outcome = check_file(target, Settings(), FixMode(fix=True))
     assert [p.message for p in outcome.problems] == ["file changed while memlint was fixing it; left as it is"]

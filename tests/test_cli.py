@@ -161,8 +161,8 @@ def test_github_format(memlint, project):
     result = memlint("check", "--output-format", "github", "train.py", cwd=project)
     assert result.returncode == 1
     [line] = result.stdout.splitlines()
-    assert re.fullmatch(
-        rf"::warning title=memlint \(MEM001\),file=train\.py,line={EVAL_LOOP_ROW},col={EVAL_LOOP_COL},"
+    assert re.fullmatch(  # MEM001's severity is "error"
+        rf"::error title=memlint \(MEM001\),file=train\.py,line={EVAL_LOOP_ROW},col={EVAL_LOOP_COL},"
         rf"endLine={EVAL_LOOP_ROW},endColumn=\d+::train\.py:{EVAL_LOOP_ROW}:{EVAL_LOOP_COL}: MEM001 .+",
         line,
     )
@@ -277,10 +277,49 @@ def test_hidden_and_virtualenv_folders_skipped(memlint, tmp_path):
 
 
 def test_cli_select_overrides_config(memlint, project):
+    """As in ruff: --select on the command line starts over, so the file's ignore no longer applies."""
     (project / "pyproject.toml").write_text('[tool.memlint]\nignore = ["MEM001"]\n')
-    assert memlint("check", "--select", "MEM001", "train.py", cwd=project).returncode == 0  # ignore still applies
+    assert memlint("check", "train.py", cwd=project).returncode == 0
+    result = memlint("check", "--select", "MEM001", "train.py", cwd=project)
+    assert result.returncode == 1 and "MEM001" in result.stdout
     (project / "pyproject.toml").write_text('[tool.memlint]\nselect = ["MEM002"]\n')
     assert memlint("check", "--select", "MEM001", "train.py", cwd=project).returncode == 1
+    # --ignore on the command line still removes from the configured selection; --extend-select adds.
+    (project / "pyproject.toml").write_text('[tool.memlint]\nselect = ["MEM001"]\n')
+    assert memlint("check", "--ignore", "MEM001", "train.py", cwd=project).returncode == 0
+    (project / "pyproject.toml").write_text('[tool.memlint]\nignore = ["MEM001"]\n')
+    assert memlint("check", "--extend-select", "MEM001", "train.py", cwd=project).returncode == 1
+
+
+@pytest.mark.parametrize(
+    "table, fires",
+    [
+        ('select = ["MEM"]\nignore = ["MEM001"]', False),  # the more specific ignore wins
+        ('select = ["MEM001"]\nignore = ["MEM0"]', True),  # the more specific select wins
+        ('select = ["MEM001"]\nignore = ["MEM001"]', False),  # equal: ignore wins
+        ('extend-select = ["MEM001"]\nignore = ["MEM"]', True),
+    ],
+)
+def test_selector_specificity_within_one_file(memlint, project, table, fires):
+    (project / "pyproject.toml").write_text(f"[tool.memlint]\n{table}\n")
+    assert memlint("check", "train.py", cwd=project).returncode == (1 if fires else 0)
+
+
+def test_show_settings(memlint, project):
+    (project / "pyproject.toml").write_text(
+        '[tool.memlint]\nignore = ["MEM005"]\nmax-batch-size = 512\n'
+        '[tool.memlint.per-file-ignores]\n"train.py" = ["MEM002"]\n'
+    )
+    result = memlint("check", "--select", "MEM005,MEM001,MEM002", "--show-settings", "train.py", cwd=project)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Resolved settings for: train.py"
+    assert lines[1] == f"Settings path: {project / 'pyproject.toml'} [tool.memlint]"
+    assert "rules enabled for this file = [MEM001, MEM005]" in lines  # MEM002: per-file-ignores
+    assert 'ignore = ["MEM005"]' in lines and '--select = ["MEM005", "MEM001", "MEM002"]' in lines
+    assert "max-batch-size = 512" in lines
+    missing = memlint("check", "--show-settings", "nope.py", cwd=project)
+    assert missing.returncode == 2 and "nope.py: no such file or directory" in missing.stderr
 
 
 def test_explicit_config(memlint, project):
@@ -296,6 +335,16 @@ def test_explicit_config(memlint, project):
         ('[tool.memlint]\nselct = ["MEM001"]\n', "unknown key 'selct'; valid keys:"),
         ('[tool.memlint]\nselect = ["MEM999"]\n', "unknown rule selector 'MEM999'"),
         ('[tool.memlint]\nselect = "MEM001"\nignore = 3\n', "'ignore' must be a list of strings"),
+        # Numbers (issue 15, item 23): TOML reads nan and inf as floats; none is a size or a count.
+        ("[tool.memlint]\nmax-file-size-mb = nan\n", "'max-file-size-mb' must be a positive number, not nan"),
+        ("[tool.memlint]\nmax-file-size-mb = inf\n", "'max-file-size-mb' must be a positive number, not inf"),
+        ("[tool.memlint]\nmax-file-size-mb = -1\n", "'max-file-size-mb' must be a positive number, not -1"),
+        ("[tool.memlint]\nmax-file-size-mb = 0\n", "'max-file-size-mb' must be a positive number, not 0"),
+        ("[tool.memlint]\nmax-batch-size = -1\n", "'max-batch-size' must be a non-negative integer, not -1"),
+        ("[tool.memlint]\nmax-batch-size = nan\n", "'max-batch-size' must be a non-negative integer, not nan"),
+        ("[tool.memlint]\nmax-batch-size = 12.5\n", "'max-batch-size' must be a non-negative integer, not 12.5"),
+        ('[tool.memlint]\nmax-batch-size = "-5"\n', "'max-batch-size' must be a non-negative integer, not -5"),
+        ("[tool.memlint]\nmax-batch-size = true\n", "'max-batch-size' must be a non-negative integer, not True"),
     ],
 )
 def test_bad_config_is_a_clear_error(memlint, project, content, expected):
@@ -355,7 +404,7 @@ def test_rule_option_from_pyproject(memlint, tmp_path):
     assert result.returncode == 1 and "MEM005" in result.stdout
     (tmp_path / "pyproject.toml").write_text('[tool.memlint]\nmax-batch-size = "lots"\n')
     bad = memlint("check", "data.py", cwd=tmp_path)
-    assert bad.returncode == 2 and "'max-batch-size' must be int" in bad.stderr
+    assert bad.returncode == 2 and "'max-batch-size' must be a non-negative integer, not 'lots'" in bad.stderr
 
 
 def test_cache_dir_setting(memlint, project):

@@ -616,13 +616,13 @@ def test_configuration_from_the_editor_and_from_pyproject(tmp_path: Path) -> Non
             s.client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=None))
             assert len(await s.diagnostics(uri, after=mark)) == 1
 
-            # A bad setting is reported and the previous settings stay.
+            # A bad setting is reported and the previous settings stay (MEM8: no rule; MEM9 selects MEM900).
             s.client.workspace_did_change_configuration(
-                lsp.DidChangeConfigurationParams(settings={"memlint": {"select": ["MEM9"]}})
+                lsp.DidChangeConfigurationParams(settings={"memlint": {"select": ["MEM8"]}})
             )
-            message = await s.until(lambda: [m for m in s.client.messages if "MEM9" in m.message], "an error message")
+            message = await s.until(lambda: [m for m in s.client.messages if "MEM8" in m.message], "an error message")
             assert message[0].type == lsp.MessageType.Error
-            assert "unknown rule selector 'MEM9'" in message[0].message
+            assert "unknown rule selector 'MEM8'" in message[0].message
 
             # The server watches configuration files; a change re-lints the open documents.
             assert {w["globPattern"] for r in s.registrations for w in r.register_options["watchers"]} == {

@@ -289,6 +289,16 @@ class FileAnalysis:
         return None
 
     @staticmethod
+    def repeating_loops(node: ast.AST) -> list[ast.AST]:
+        """Every loop and comprehension of ``node``'s scope that repeats it, innermost first."""
+        found: list[ast.AST] = []
+        loop = FileAnalysis.repeating_loop(node)
+        while loop is not None:
+            found.append(loop)
+            loop = FileAnalysis.repeating_loop(loop)
+        return found
+
+    @staticmethod
     def statement_of(node: ast.AST) -> ast.stmt | None:
         current: ast.AST | None = node
         while current is not None and not isinstance(current, ast.stmt):
@@ -730,13 +740,160 @@ class FileAnalysis:
             return UNK
         if owner.is_torch_module_class(cls):
             return model("torch", class_qualname)
-        if owner.subclasses(cls, ("keras", "tensorflow.keras", "tf_keras")) and any(
-            facts.keras_name(b) in facts.KERAS_MODEL_BASES for b in owner.class_bases(cls)
-        ):
+        if owner.keras_class_kind(cls) == "model":
             return model("keras", class_qualname)
         if owner.subclasses(cls, ("torch.utils.data",)):
             return Value(DATASET, origin=class_qualname)
         return Value(INSTANCE, origin=class_qualname)
+
+
+    # ------------------------------------------------------------------ classes, parameters, callers
+    def locate_class(self, class_qualname: str) -> "tuple[FileAnalysis, ast.ClassDef] | None":
+        """The class a qualified name (a value's ``origin``) names, in this file or the project."""
+        short = class_qualname.rsplit(".", 1)[-1]
+        if class_qualname.startswith(self.module_name + ".") and short in self.classes:
+            return self, self.classes[short]
+        if self.project is not None:
+            return self.project.resolve_class(self, class_qualname)
+        return None
+
+    def keras_class_kind(self, cls: ast.ClassDef, depth: int = 0) -> str | None:
+        """"model", "callback" or "layer" for a subclass (at any depth, in this file or the project)
+        of a Keras model, callback or layer; None otherwise."""
+        if depth > 8:
+            return None
+        for base in cls.bases:
+            name = facts.keras_name(self.qualname(base))
+            if name is not None:
+                if name in facts.KERAS_MODEL_BASES:
+                    return "model"
+                if name in facts.KERAS_CALLBACK_BASES:
+                    return "callback"
+                if name.startswith("keras.layers.") or name == "keras.Layer":
+                    return "layer"
+            local = dotted(base)
+            located = None
+            if local in self.classes and self.classes[local] is not cls:
+                located = (self, self.classes[local])
+            elif local is not None and self.project is not None:
+                located = self.project.resolve_class(self, local)
+            if located is not None:
+                kind = located[0].keras_class_kind(located[1], depth + 1)
+                if kind is not None:
+                    return kind
+        return None
+
+    def class_attribute(self, class_qualname: str, attr: str):  # -> Value
+        """What ``obj.<attr>`` holds for an object of a class named by a value's ``origin``."""
+        from memlint.analysis.values import UNK
+
+        located = self.locate_class(class_qualname)
+        if located is None:
+            return UNK
+        owner, cls = located
+        value = owner.attribute_value(cls, attr)
+        return value if value.known else owner.assigned_attribute(cls, attr)
+
+    def assigned_attribute(self, cls: ast.ClassDef, attr: str):  # -> Value
+        """``self.<attr>`` bound in any method of ``cls`` (``pre_main``, ``load``, ``reset``), when every
+        binding gives the same kind of value; unknown otherwise."""
+        from memlint.analysis.values import UNK, join
+
+        memo = self.__dict__.setdefault("_assigned_attributes", {})
+        if (id(cls), attr) not in memo:
+            memo[(id(cls), attr)] = UNK  # a binding that reads the attribute itself sees "unknown"
+            values = [
+                self.flow(method, 1).value_of(node.value)
+                for method in self.methods(cls).values()
+                for node in iter_scope(method)
+                if isinstance(node, ast.Assign) and any(_is_self_attribute(t, attr) for t in node.targets)
+            ]
+            value = join(values) if values else UNK
+            memo[(id(cls), attr)] = value if value.kind in _DEFINITION_KINDS else UNK
+        return memo[(id(cls), attr)]
+
+    def argument_values(self, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> list:  # -> list[Value]
+        """The values callers pass for ``param`` of ``func`` (in this file and the project; calls
+        through ``self.f``, instances and ``C(...)`` for ``__init__``), one per call where it is given."""
+        params = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+        bound_self = self.enclosing_class(func) is not None and parent(func) is self.enclosing_class(func)
+        found = []
+        for owner, call in [*self.callers(func), *self.method_callers(func)]:  # type: ignore[attr-defined]
+            given = next((k.value for k in call.keywords if k.arg == param), None)
+            if given is None and param in params:
+                index = params.index(param) - (1 if bound_self else 0)
+                args = call.args
+                if 0 <= index < len(args) and not any(isinstance(a, ast.Starred) for a in args[: index + 1]):
+                    given = args[index]
+            if given is not None:
+                found.append(owner.flow_of(call).value_of(given))
+        return found
+
+    def method_callers(self, func: ast.AST) -> list:  # -> list[tuple[FileAnalysis, ast.Call]]
+        """Calls of a method through an object rather than ``self``: ``agent.act(s)`` where ``agent``
+        is an instance of the class (or, unknown, the method's name belongs to this class alone in the
+        file), ``seg(x)`` for ``__call__``, ``C(...)`` for ``__init__``, and ``self.m()`` written in a
+        base class of the project for a method that overrides it."""
+        cls = parent(func)
+        if not isinstance(cls, ast.ClassDef) or not isinstance(func, FunctionNode):
+            return []
+        cache = self.__dict__.setdefault("_method_callers", {})
+        if id(func) in cache:
+            return cache[id(func)]
+        cache[id(func)] = []
+        qualified = self.qualified_name(cls)
+        unique = sum(1 for c in self.classes.values() if func.name in self.methods(c)) == 1
+        found: list = []
+        for node in self.nodes:
+            if not isinstance(node, ast.Call):
+                continue
+            callee = node.func
+            if func.name in ("__call__", "__init__"):
+                if isinstance(callee, (ast.Name, ast.Attribute)) and self.qualname(callee) is None:
+                    value = self.flow_of(node).value_of(callee)
+                    owner_cls = self.enclosing_class(node)
+                    if not value.known and owner_cls is not None and dotted(callee) == f"self.{last_name(callee)}":
+                        value = self.attribute_value(owner_cls, last_name(callee) or "")  # `self.speech(x)`
+                    wanted = "class" if func.name == "__init__" else None
+                    if value.origin == qualified and (value.kind == wanted or (wanted is None and value.kind != "class")):
+                        found.append((self, node))
+                continue
+            if not isinstance(callee, ast.Attribute) or callee.attr != func.name:
+                continue
+            if isinstance(callee.value, ast.Name) and callee.value.id in ("self", "cls"):
+                continue
+            if self.qualname(callee) is not None:
+                continue  # `np.load(...)`: a module's function
+            value = self.flow_of(node).value_of(callee.value)
+            if value.origin == qualified or (not value.known and unique):
+                found.append((self, node))
+        if self.project is not None:
+            for base in self.class_bases(cls):
+                if base and "." in base:
+                    found.extend(self.project.calls_of(f"{base}.{func.name}"))
+            for importer in self.project.importers(self):  # `model = GameModel(); model.load(...)` elsewhere
+                for node in importer.calls_named(func.name):
+                    if importer.flow_of(node).value_of(node.func.value).origin == qualified:  # type: ignore[attr-defined]
+                        found.append((importer, node))
+        cache[id(func)] = found
+        return found
+
+    def calls_named(self, method: str) -> list[ast.Call]:
+        """``x.<method>(...)`` calls of this file on any receiver but ``self``/``cls``."""
+        index = self.__dict__.get("_attribute_calls")
+        if index is None:
+            index = {}
+            for node in self.nodes:
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                    receiver = node.func.value
+                    if not (isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")):
+                        index.setdefault(node.func.attr, []).append(node)
+            self.__dict__["_attribute_calls"] = index
+        return index.get(method, [])
+
+
+def _is_self_attribute(target: ast.AST, attr: str) -> bool:
+    return isinstance(target, ast.Attribute) and target.attr == attr and dotted(target.value) == "self"
 
 
 _DEFINITION_KINDS = frozenset({"model", "loss_fn", "optimizer", "loader", "dataset", "array", "function", "class", "instance"})

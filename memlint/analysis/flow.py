@@ -27,11 +27,13 @@ from memlint.analysis.syntax import (
     is_number_literal,
     iter_scope,
     last_name,
+    literal_loop_bound,
     target_names,
 )
 from memlint.analysis.values import (
     ARRAY,
     CLASS,
+    DATASET,
     GRAD,
     GRAD_ANY,
     GRAD_TENSOR,
@@ -46,6 +48,7 @@ from memlint.analysis.values import (
     UNK,
     Value,
     function_ref,
+    model,
 )
 
 if TYPE_CHECKING:
@@ -414,7 +417,7 @@ class Flow:
         else:
             return
         elem = added if current.elem is None or current.elem == added else _join_items([current.elem, added])
-        self.env[func.value.id] = Value(SEQ, elem=elem)
+        self.env[func.value.id] = Value(SEQ, elem=elem, origin=self._growth(call) or current.origin)
 
     # ------------------------------------------------------------------ bindings
     def _store(self, target: ast.AST, value: Value, expr: ast.AST, guarded: bool) -> None:
@@ -522,7 +525,8 @@ class Flow:
                 return NUM
             if inner.kind == MODEL and expr.attr == "module":
                 return inner  # DataParallel / DDP wrapper
-            return self._attribute_value(expr)
+            found = self._attribute_value(expr)
+            return found if found.known else self._keras_attribute(expr, inner)
         if isinstance(expr, ast.Subscript):
             inner = self.eval(expr.value, guarded)
             self.eval(expr.slice, guarded)
@@ -532,6 +536,8 @@ class Flow:
                     return inner.items[index]
             if inner.grad:
                 return GRAD_ANY
+            if inner.kind in (ARRAY, DATASET):
+                return inner  # `x[:n]`, `data["x"]` of an npz, `splits["train"]` of tfds.load
             return NUM if inner.kind == NUMBER else UNK
         if isinstance(expr, ast.Call):
             return self._eval_call(expr, guarded)
@@ -541,7 +547,31 @@ class Flow:
             return value
         if isinstance(expr, ast.Starred):
             self.eval(expr.value, guarded)
+        if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            self._comprehension(expr, guarded)
         return UNK
+
+    def _comprehension(self, expr: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp, guarded: bool) -> None:
+        """Record the values inside a comprehension (``[enc.predict(c) for c in chunks]``); its
+        targets live only inside it, so the names it binds are put back afterwards."""
+        saved: dict[str, Value | None] = {}
+        for generator in expr.generators:
+            iterated = self.eval(generator.iter, guarded)
+            for name in target_names(generator.target):
+                saved.setdefault(name, self.env.get(name))
+                self.env[name] = UNK
+            if isinstance(generator.target, ast.Name):
+                self.env[generator.target.id] = _element_of(iterated)
+            for condition in generator.ifs:
+                self.eval(condition, guarded)
+        parts = [expr.key, expr.value] if isinstance(expr, ast.DictComp) else [expr.elt]
+        for part in parts:
+            self.eval(part, guarded)
+        for name, old in saved.items():
+            if old is None:
+                self.env.pop(name, None)
+            else:
+                self.env[name] = old
 
     def _global_value(self, name: str) -> Value:
         """A name this scope does not bind: a module-level definition or model, when known."""
@@ -575,9 +605,16 @@ class Flow:
         if library is not None:
             self._args_state(call, guarded)
             return Value(MODEL, framework=library, origin=file.qualname(func) or "")
+        source = self._data_source(call, guarded)
+        if source is not None:
+            return source
         if isinstance(func, ast.Attribute):
             receiver = self.eval(func.value, guarded)
             method = func.attr
+            if receiver.kind in (ARRAY, DATASET):
+                kept = self._data_method(receiver, call, guarded)
+                if kept is not None:
+                    return kept
             if method in facts.DETACHING_METHODS or method in facts.NO_GRAD_METHODS:
                 self._args_state(call, guarded)
                 return NUM
@@ -694,6 +731,149 @@ class Flow:
             return GRAD_TENSOR
         return state
 
+    # ------------------------------------------------------------------ keras models, arrays, tf.data
+    def _keras_attribute(self, expr: ast.Attribute, owner: Value) -> Value:
+        """Keras models reached through an attribute: ``vae.decoder`` (a sub-model of a Keras model,
+        stored by its class or named like a model), ``self.model`` of a Keras callback."""
+        if owner.kind == MODEL and owner.framework == "keras":
+            stored = self.file.class_attribute(owner.origin, expr.attr)
+            if stored.kind == MODEL or (not stored.known and facts.looks_like_keras_model_name(expr.attr)):
+                return stored if stored.kind == MODEL else model("keras", f"{owner.origin}.{expr.attr}")
+            return UNK
+        if not (isinstance(expr.value, ast.Name) and expr.value.id == "self" and self.file.imports_any(facts.KERAS_LIBRARIES)):
+            return UNK
+        cls = self.file.enclosing_class(expr)
+        if cls is None:
+            return UNK
+        if expr.attr == "model" and self.file.keras_class_kind(cls) == "callback":
+            return model("keras", "keras.callbacks.Callback.model")
+        stored = self.file.assigned_attribute(cls, expr.attr)  # `self.model = load_model(p)` in `pre_main`
+        return stored if stored.kind == MODEL and stored.framework == "keras" else UNK
+
+    def _data_source(self, call: ast.Call, guarded: bool) -> Value | None:
+        """Arrays from NumPy and Keras utilities, tf.data pipelines from their sources; None when
+        ``call`` is neither."""
+        qualified = self.file.qualname(call.func)
+        if qualified is None or qualified.split(".")[0] not in facts.DATA_LIBRARIES:
+            return None
+        keras = facts.keras_name(qualified) or qualified
+        tf_source = facts.TF_DATA_SOURCES.get(qualified) or facts.TF_DATA_SOURCES.get(keras)
+        if tf_source is not None:
+            return self._tf_data_source(tf_source, qualified, call, guarded)
+        array = facts.array_call(keras)
+        if array is None:
+            return None
+        arguments = [self.eval(a, guarded) for a in call.args] + [self.eval(k.value, guarded) for k in call.keywords]
+        if array == "load":
+            mmap = next((k.value for k in call.keywords if k.arg == "mmap_mode"), call.args[1] if len(call.args) > 1 else None)
+            mapped = mmap is not None and not (isinstance(mmap, ast.Constant) and mmap.value is None)
+            return Value(ARRAY, origin="np.load:mmap" if mapped else "np.load")
+        if array == "shape":
+            size = literal_array_bytes(call)
+            return Value(ARRAY, origin=f"sized:{size}") if size is not None else Value(ARRAY)
+        # "keep": the result holds its first argument's data (or a list built item by item).
+        first = arguments[0] if arguments else UNK
+        if keras.endswith("to_categorical") and first.origin in ("loop", "built") and _many_classes(call):
+            return Value(ARRAY, origin="built")  # one-hot over a vocabulary: items x classes
+        if first.kind == ARRAY:
+            return first
+        if first.kind == SEQ and first.origin in ("loop", "files"):
+            return Value(ARRAY, origin="built" if first.origin == "files" else "loop")
+        if first.kind == SEQ and first.items and any(v.kind == ARRAY for v in first.items):
+            return next(v for v in first.items if v.kind == ARRAY)
+        return Value(ARRAY)
+
+    def _tf_data_source(self, source: str, qualified: str, call: ast.Call, guarded: bool) -> Value:
+        self._args_state(call, guarded)
+        named = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "name"), None)
+        if qualified.startswith("tensorflow_datasets.") and isinstance(named, ast.Constant):
+            name = str(named.value).split(":")[0].split("/")[0]
+            if name in facts.TFDS_SMALL_DATASETS:
+                source = "small"
+        elif source == "files" and (call.args or call.keywords) and self._downloaded((call.args or [call.keywords[0].value])[0]):
+            source = "small"  # a tutorial-sized archive fetched with `keras.utils.get_file`
+        elif source == "memory" and call.args and _literal_data(call.args[0]):
+            source = "small"
+        elif source == "memory" and call.args and self._names_files(call.args[0]):
+            source = "paths"  # file names: a `.map` that reads them makes a pipeline over files
+        elif source == "generated" and qualified.endswith(".range") and call.args and all(
+            isinstance(a, ast.Constant) for a in call.args
+        ):
+            source = "small"
+        dataset = Value(DATASET, framework="tf.data", origin=source)
+        if any(k.arg == "with_info" and not (isinstance(k.value, ast.Constant) and not k.value.value) for k in call.keywords):
+            return Value(SEQ, items=(dataset, UNK))  # `ds, info = tfds.load(..., with_info=True)`
+        return dataset
+
+    def _downloaded(self, expr: ast.AST, depth: int = 0) -> bool:
+        """A path that comes from ``keras.utils.get_file(...)`` (directly, or through names and
+        ``pathlib`` / ``os.path`` calls bound in this scope or the module)."""
+        for node in ast.walk(expr):
+            if isinstance(node, ast.Call) and last_name(node.func) == "get_file":
+                return True
+            if isinstance(node, ast.Name) and depth < 4:
+                scopes = [self] if isinstance(self.scope, ast.Module) else [self, self.file.flow(self.file.tree, self.depth + 1)]
+                for flow in scopes:
+                    for names, value in flow.assignments:
+                        if node.id in names and self._downloaded(value, depth + 1):
+                            return True
+        return False
+
+    def _growth(self, call: ast.Call) -> str:
+        """How ``xs.append(...)`` grows a list: "files" when a loop reads one file (or one element of
+        a pipeline over files) per item, "loop" for another loop over data, "" otherwise (no loop,
+        or only loops over a few literal items)."""
+        loops = [
+            loop
+            for loop in self.file.enclosing_loops(call)
+            if literal_loop_bound(loop) is None
+            and not (isinstance(loop, (ast.For, ast.AsyncFor)) and 0 < len(self.value_of(loop.iter).items) <= 3)
+        ]
+        if not loops or not call.args:
+            return ""
+        added = call.args[-1]
+        for loop in loops:
+            made = _made_from(added, loop)
+            if any(isinstance(n, ast.Call) and last_name(n.func) in facts.FILE_READ_NAMES for n in made):
+                return "files"  # `xs.append(imread(p))`, `img = load_img(p); xs.append(img)`
+            if isinstance(loop, (ast.For, ast.AsyncFor)) and any(isinstance(n, ast.Call) for n in made):
+                source = self.value_of(loop.iter)
+                if (source.kind == DATASET and source.origin == "files") or self._names_files(loop.iter):
+                    return "files"  # `feats.append(base.predict(images))` per batch of a pipeline over files
+        return "loop"
+
+    def _names_files(self, expr: ast.AST) -> bool:
+        """File names: ``paths``, ``(image_files, labels)``, ``glob.glob(...)``, ``sorted(os.listdir(d))``."""
+        if isinstance(expr, (ast.Tuple, ast.List)) and expr.elts:
+            return self._names_files(expr.elts[0])
+        if isinstance(expr, ast.Call):
+            if self.file.qualname(expr.func) in facts.FILE_LISTING_CALLS:
+                return True
+            return last_name(expr.func) in ("sorted", "list") and bool(expr.args) and self._names_files(expr.args[0])
+        name = last_name(expr)
+        return name is not None and bool(facts.PATHS_NAME.search(name))
+
+    def _data_method(self, receiver: Value, call: ast.Call, guarded: bool) -> Value | None:
+        """``ds.map(f).batch(n)`` is a pipeline over the same source; ``ds.take(n)`` bounds it;
+        ``x.astype(...)`` / ``x.reshape(...)`` still hold the whole array."""
+        method = call.func.attr  # type: ignore[attr-defined]
+        if receiver.kind == DATASET and receiver.framework == "tf.data":
+            if method == "take":
+                self._args_state(call, guarded)
+                count = call.args[0] if call.args else None
+                n = count.value if isinstance(count, ast.Constant) and type(count.value) is int else "?"
+                return Value(DATASET, framework="tf.data", origin=f"take:{n}:{receiver.origin}")
+            if method in facts.TF_DATA_METHODS:
+                self._args_state(call, guarded)
+                if method in ("map", "interleave", "flat_map") and receiver.origin == "paths":
+                    return Value(DATASET, framework="tf.data", origin="files")  # each name read into an element
+                return receiver
+            return None
+        if receiver.kind == ARRAY and method in facts.ARRAY_KEEPING_METHODS:
+            self._args_state(call, guarded)
+            return receiver
+        return None
+
     def _helper_value(self, call: ast.Call) -> Value | None:
         """What a function of this file or of the project returns; None when it is not one."""
         if self.depth >= MAX_DEPTH:
@@ -703,6 +883,71 @@ class Flow:
             return None
         states = {owner.return_value(definition, self.depth + 1) for owner, definition in targets}
         return states.pop() if len(states) == 1 else UNK
+
+
+def _made_from(expr: ast.AST, loop: ast.AST) -> list[ast.AST]:
+    """The nodes of ``expr`` and of what the loop body assigned to the names it uses (one level)."""
+    nodes = list(ast.walk(expr))
+    used = {n.id for n in nodes if isinstance(n, ast.Name)}
+    for node in ast.walk(loop):
+        if isinstance(node, ast.Assign) and any(n in used for t in node.targets for n in target_names(t)):
+            nodes.extend(ast.walk(node.value))
+    return nodes
+
+
+def _many_classes(call: ast.Call) -> bool:
+    """``to_categorical(y, vocab_size)``: a class count that is not a small literal."""
+    count = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "num_classes"), None)
+    if count is None:
+        return False
+    return not (isinstance(count, ast.Constant) and isinstance(count.value, int) and count.value < 1000)
+
+
+def _literal_data(expr: ast.AST) -> bool:
+    """A literal list/tuple/dict of constants (or of such literals): small by construction."""
+    if isinstance(expr, ast.Constant):
+        return True
+    if isinstance(expr, (ast.List, ast.Tuple, ast.Set)):
+        return all(_literal_data(e) for e in expr.elts)
+    if isinstance(expr, ast.Dict):
+        return all(v is not None and _literal_data(v) for v in expr.values)
+    if isinstance(expr, ast.UnaryOp):
+        return _literal_data(expr.operand)
+    return False
+
+
+
+
+
+def literal_array_bytes(call: ast.Call) -> int | None:
+    """Bytes of ``np.zeros((60000, 784), dtype="float32")`` / ``np.random.rand(100, 4)`` when the
+    shape is written as literals; None otherwise."""
+    shape_args: list[ast.AST] = list(call.args)
+    shape_kw = next((k.value for k in call.keywords if k.arg in ("shape", "size")), None)
+    if shape_kw is not None:
+        shape_args = [shape_kw]
+    elif shape_args and isinstance(shape_args[0], (ast.Tuple, ast.List)):
+        shape_args = [shape_args[0]]
+    elif len(shape_args) > 1 and not all(is_number_literal(a) for a in shape_args):
+        shape_args = shape_args[:1]
+    dims: list[int] = []
+    for arg in shape_args:
+        parts = arg.elts if isinstance(arg, (ast.Tuple, ast.List)) else [arg]
+        for part in parts:
+            if not (isinstance(part, ast.Constant) and type(part.value) is int and part.value >= 0):
+                return None
+            dims.append(part.value)
+    if not dims:
+        return None
+    dtype = next((k.value for k in call.keywords if k.arg == "dtype"), None)
+    itemsize = 8
+    if dtype is not None:
+        spelled = dtype.value if isinstance(dtype, ast.Constant) else last_name(dtype)
+        itemsize = facts.DTYPE_BYTES.get(str(spelled), 8)
+    total = itemsize
+    for dim in dims:
+        total *= dim
+    return total
 
 
 def carries_grad(value: Value) -> bool:

@@ -65,6 +65,10 @@ class FileSummary:
     guard_wrappers: tuple[str, ...] = ()
     calls: tuple[CallSite, ...] = ()
     parsed: bool = True
+    # DataLoader calls: (line, ast column, may start workers); loader settings its configurations
+    # declare (dataclass fields, class attributes, argparse defaults): (name, literal default, line).
+    loaders: tuple[tuple[int, int, bool], ...] = ()
+    settings: tuple[tuple[str, object, int, bool], ...] = ()  # ..., whether its group pins memory
 
 
 def find_root(start: Path) -> Path:
@@ -169,7 +173,20 @@ def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]
             training = trains_cache[id(owner)]
         calls.append(CallSite(callee, caller, file.guard_at(node), node.lineno, node.col_offset, training))
     summary.calls = tuple(calls)
+    _summarize_loading(file, summary)
     return summary
+
+
+def _summarize_loading(file: "FileAnalysis", summary: FileSummary) -> None:
+    """The DataLoaders and loader settings of a file, for the loader rules' project questions."""
+    from memlint.analysis import data
+
+    summary.loaders = tuple(
+        (call.lineno, call.col_offset, not data.loader_setting(file, call, "num_workers").off)
+        for call in data.loader_calls(file)
+    )
+    entries = data.config_entries(file)
+    summary.settings = tuple((e.name, e.value, e.node.lineno, data.pinned_group(entries, e)) for e in entries)  # type: ignore[attr-defined]
 
 
 def _callee(file: "FileAnalysis", call: ast.Call) -> str | None:
@@ -352,6 +369,44 @@ class Project:
                     break
         return frozenset(found)
 
+    # ------------------------------------------------------------------ data loading
+    def loader_sites(self, exclude: str = "", with_workers: bool = False) -> list[tuple[FileSummary, int, int]]:
+        """DataLoader calls of the project's files (all but ``exclude``)."""
+        return [
+            (summary, line, column)
+            for path, summary in sorted(self.summaries.items())
+            if path != exclude
+            for line, column, workers in summary.loaders
+            if workers or not with_workers
+        ]
+
+    def config_defaults(self, name: str, pinned_only: bool = False) -> list[object]:
+        """The literal defaults the project's configurations declare for the setting ``name``."""
+        return [
+            value
+            for _, summary in sorted(self.summaries.items())
+            for key, value, _, pinned in summary.settings
+            if key == name and (pinned or not pinned_only)
+        ]
+
+    def derived_classes(self, qualified: str) -> list[tuple[FileSummary, str]]:
+        """Classes of the project whose bases lead to ``qualified`` (transitively)."""
+        found: list[tuple[FileSummary, str]] = []
+        frontier, seen = [qualified], {qualified}
+        while frontier and len(seen) < 200:
+            target = frontier.pop()
+            for summary in self.summaries.values():
+                for name, bases in summary.classes.items():
+                    if name not in seen and any(b == target or self._same_class(b, target) for b in bases):
+                        seen.add(name)
+                        frontier.append(name)
+                        found.append((summary, name))
+        return found
+
+    def _same_class(self, name: str, target: str) -> bool:
+        located = self.locate(name)
+        return located is not None and f"{located[0].module}.{located[1]}" == target
+
     # ------------------------------------------------------------------ the cache
     def dependency_digest(self, path: str) -> str:
         """What one file's findings depend on beyond its own text: the files it imports from the
@@ -376,6 +431,8 @@ class Project:
         digest = hashlib.sha256()
         for dependency in sorted(seen - {path}):
             digest.update(f"{dependency}\0{self.summaries[dependency].digest}\n".encode("utf-8", "surrogateescape"))
+        loading = sorted((s.path, s.loaders, repr(s.settings)) for s in self.summaries.values() if s.loaders or s.settings)
+        digest.update(repr(loading).encode("utf-8", "surrogateescape"))  # the loader rules read them project-wide
         prefix = summary.module + "."
         for callee in sorted(c for c in self.callers_by_callee if c.startswith(prefix)):
             for caller_summary, site in self.callers_by_callee[callee]:
@@ -436,10 +493,27 @@ class ProjectView:
 
     def callers(self, file: "FileAnalysis", func: ast.AST) -> list[tuple["FileAnalysis", ast.Call]]:
         """Calls of ``func`` from the project's other files."""
+        return self.calls_of(file.qualified_name(func), exclude=os.path.abspath(file.path))
+
+    def importers(self, file: "FileAnalysis") -> list["FileAnalysis"]:
+        """The project's other files that import from ``file``'s module."""
+        prefix = file.module_name + "."
         found = []
         here = os.path.abspath(file.path)
-        for summary, site in self.project.sites(file.qualified_name(func)):
+        for summary in self.project.summaries.values():
             if summary.path == here:
+                continue
+            if any(q == file.module_name or q.startswith(prefix) for q in summary.imports.values()):
+                owner = self.project.analysis(summary)
+                if owner is not None:
+                    found.append(owner)
+        return found
+
+    def calls_of(self, qualified: str, exclude: str | None = None) -> list[tuple["FileAnalysis", ast.Call]]:
+        """The project's calls of a qualified name (``pkg.mod.Class.method``), outside ``exclude``."""
+        found = []
+        for summary, site in self.project.sites(qualified):
+            if summary.path == exclude:
                 continue
             owner = self.project.analysis(summary)
             if owner is None:
@@ -454,6 +528,34 @@ class ProjectView:
             )
             if call is not None:
                 found.append((owner, call))
+        return found
+
+
+    def loader_calls(self, file: "FileAnalysis", with_workers: bool = False) -> list[tuple["FileAnalysis", ast.Call]]:
+        """DataLoader calls in the project's other files, as parsed nodes."""
+        found = []
+        for summary, line, column in self.project.loader_sites(os.path.abspath(file.path), with_workers):
+            owner = self.project.analysis(summary)
+            if owner is None:
+                continue
+            call = next((n for n in owner.nodes if isinstance(n, ast.Call) and n.lineno == line and n.col_offset == column), None)
+            if call is not None:
+                found.append((owner, call))
+        return found
+
+    def config_defaults(self, name: str, pinned_only: bool = False) -> list[object]:
+        return self.project.config_defaults(name, pinned_only)
+
+    def subclasses_of(self, file: "FileAnalysis", qualified: str) -> list[tuple["FileAnalysis", ast.ClassDef]]:
+        """Classes in the project's other files derived from ``qualified``."""
+        found = []
+        here = os.path.abspath(file.path)
+        for summary, name in self.project.derived_classes(qualified):
+            if summary.path == here:
+                continue
+            located = self.project.definition(name)
+            if located is not None and isinstance(located[1], ast.ClassDef):
+                found.append(located)  # type: ignore[arg-type]
         return found
 
 

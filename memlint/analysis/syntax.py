@@ -292,6 +292,27 @@ def target_names(target: ast.AST) -> list[str]:
     return []
 
 
+def literal_loop_bound(loop: ast.AST) -> int | None:
+    """How many times a loop runs when its source says so: ``for x in (a, b)``, ``for i in range(3)``;
+    None otherwise (and for ``while`` loops)."""
+    if not isinstance(loop, (ast.For, ast.AsyncFor)):
+        return None
+    source = loop.iter
+    if isinstance(source, (ast.List, ast.Tuple, ast.Set)):
+        return None if any(isinstance(e, ast.Starred) for e in source.elts) else len(source.elts)
+    if (
+        isinstance(source, ast.Call)
+        and isinstance(source.func, ast.Name)
+        and source.func.id == "range"
+        and source.args
+        and len(source.args) <= 2
+        and all(isinstance(a, ast.Constant) and type(a.value) is int for a in source.args)
+    ):
+        values = [a.value for a in source.args]  # type: ignore[attr-defined]
+        return max(0, values[-1] - (values[0] if len(values) == 2 else 0))
+    return None
+
+
 def function_params(func: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> list[str]:
     args = func.args
     return [a.arg for a in [*args.posonlyargs, *args.args]]

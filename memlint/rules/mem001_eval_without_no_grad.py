@@ -112,6 +112,7 @@ class EvalWithoutNoGrad(Rule):
     name = "eval-without-no-grad"
     summary = "Evaluation forward pass runs with autograd recording (no `torch.no_grad()`)"
     fix_availability = "sometimes"
+    severity = "error"
     fix_kinds = {
         SAFE_MESSAGE: "safe",
         UNSAFE_MESSAGE: "unsafe",

@@ -71,6 +71,7 @@ class AccumulatedGradTensor(Rule):
     name = "accumulated-grad-tensor"
     summary = "A tensor that carries autograd history is accumulated across loop iterations"
     fix_availability = "sometimes"
+    severity = "error"
     fix_kinds = {DETACH: "safe", ITEM: "unsafe"}
     libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
 
@@ -210,6 +211,8 @@ class AccumulatedGradTensor(Rule):
         the argument of the call."""
         func = call.func
         assert isinstance(func, ast.Attribute)
+        if facts.LOGGING_CALLEE.search(func.attr):
+            return None  # a logging method that keeps its argument is MEM010's (grad-tensor-to-logger)
         method = self.file.method_of(flow.value_of(func.value), func.attr)
         if method is None:
             return None

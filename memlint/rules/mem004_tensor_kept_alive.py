@@ -1,60 +1,66 @@
-"""MEM004 tensor-kept-alive: ``empty_cache()`` every step, or while a dead tensor is still bound.
+"""MEM004 tensor-kept-alive: ``empty_cache()`` every step, or while what it should free is still bound.
 
 ``torch.cuda.empty_cache()`` only hands back cached blocks that no tensor uses. Called every
 training step it frees nothing that is referenced and slows each step (huggingface/transformers
-#31372, fixed in PR #31530 by making it periodic and opt-in). Called at a phase boundary while a
-large intermediate is still bound to a name, it cannot free that tensor either: the name keeps it
-alive into the next phase (PyTorch FAQ, "Don't hold onto tensors"); ``del`` it first.
-Report only: removing a call or inserting ``del`` is left to the user.
+#31372, fixed in PR #31530 by making it periodic and opt-in; huggingface/peft's MetaMathQA runner).
+Called at a phase boundary while a large intermediate is still bound to a name, it cannot free that
+tensor either: the name keeps it alive into the next phase (PyTorch FAQ, "Don't hold onto
+tensors"); ``del`` it first. The same holds for a project's cleanup helper (``free_memory()``) and
+for objects that still hold what was just deleted (a pipeline built from deleted text encoders,
+huggingface/diffusers' DreamBooth Flux script). Lightning's ``trainer.predict`` keeps every batch's
+prediction to return them, even when the caller drops the result (kaiko-ai/eva).
+
+Trigger: an ``empty_cache()`` call (any torch device module, or one reached by ``getattr``), a
+cleanup helper (a library's, or a function of the project whose body empties the cache), and
+``trainer.predict(...)`` used as a statement.
+
+Query: in a loop that runs training or evaluation steps, unconditionally, with no frozen pass to
+separate from the trainable one; or at a phase boundary, names bound before it and never used
+again that hold a tensor the source does not show to be small (``memlint/analysis/sizes.py``), an
+object built from deleted names, or the helper's own arguments. Silent after an offload to the CPU
+(``unet.to("cpu")``: the call frees those weights), in ``except`` handlers, in memory reporting code.
+
+Fix: ``return_predictions=False`` for a discarded ``trainer.predict`` (safe: nothing reads the
+result). The rest is report only: removing a call or inserting ``del`` is left to the user.
 """
 
 from __future__ import annotations
 
+import ast
 import re
-from typing import Iterator, Sequence
 
-import libcst as cst
-
-from memlint.context import dotted_name
-from memlint.legacy_rule import Invalid, Rule, Valid
-
-_EMPTY_CACHE = frozenset(
-    {
-        "torch.cuda.empty_cache",
-        "torch.cuda.memory.empty_cache",
-        "torch.xpu.empty_cache",
-        "torch.mps.empty_cache",
-        "torch.npu.empty_cache",
-    }
+from memlint.analysis import facts
+from memlint.analysis.flow import names_in
+from memlint.analysis.sizes import binding_before, expression_elements
+from memlint.analysis.syntax import (
+    FunctionNode,
+    LoopNode,
+    ScopeNode,
+    ancestors,
+    dotted,
+    iter_scope,
+    last_name,
+    parent,
+    target_names,
 )
+from memlint.analysis.values import MODEL
+from memlint.fixes import add_keyword
+from memlint.rule import Fix, Invalid, Rule, Valid
+
 # Framework hooks that run once per batch.
 _STEP_HOOKS = frozenset(
     {
-        "training_step",
-        "train_step",
-        "validation_step",
-        "val_step",
-        "eval_step",
-        "evaluation_step",
-        "test_step",
-        "predict_step",
-        "prediction_step",
+        "training_step", "train_step", "validation_step", "val_step", "eval_step", "evaluation_step", "test_step",
+        "predict_step", "prediction_step",
     }
 )
-_LOADER = re.compile(r"(?i)(loader|dataloader|batches)$")
 _LOADER_ITER = re.compile(r"(?i)(loader|data)_?iter(ator)?$")
 _OPTIMIZER = re.compile(r"(?i)(optim|optimizer|opt)$")
 _REPORTING_FUNCTION = re.compile(r"(?i)mem|profil|bench|report|measure|track")
 _REPORTING_CALLS = frozenset(
     {
-        "memory_allocated",
-        "max_memory_allocated",
-        "memory_reserved",
-        "max_memory_reserved",
-        "memory_summary",
-        "memory_stats",
-        "reset_peak_memory_stats",
-        "mem_get_info",
+        "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved", "memory_summary",
+        "memory_stats", "reset_peak_memory_stats", "mem_get_info",
     }
 )
 _MODEL_CALLEE = re.compile(r"(?i)(model|net|encoder|decoder|backbone)$")
@@ -62,49 +68,26 @@ _TENSOR_METHODS = frozenset(
     {"to", "cuda", "clone", "detach", "matmul", "mm", "bmm", "float", "half", "contiguous", "expand", "repeat"}
 )
 _NOT_TENSOR_MODULES = (
-    "torch.cuda",
-    "torch.backends",
-    "torch.utils",
-    "torch.optim",
-    "torch.nn",
-    "torch.distributed",
-    "torch.device",
-    "torch.manual_seed",
-    "torch.compile",
-    "torch.jit",
-    "torch.set_",
-    "torch.get_",
-    "torch.is_",
-    "torch.no_grad",
-    "torch.inference_mode",
-    "torch.autocast",
-    "torch.amp",
-    "torch.profiler",
-    "torch.Generator",
+    "torch.cuda", "torch.backends", "torch.utils", "torch.optim", "torch.nn", "torch.distributed", "torch.device",
+    "torch.manual_seed", "torch.compile", "torch.jit", "torch.set_", "torch.get_", "torch.is_", "torch.no_grad",
+    "torch.inference_mode", "torch.autocast", "torch.amp", "torch.profiler", "torch.Generator",
 )
-
-
-def _walk(node: cst.CSTNode, skip: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
-    """Nodes under ``node``, not entering nested scopes (or nodes of the ``skip`` types)."""
-    todo = [node]
-    while todo:
-        current = todo.pop()
-        yield current
-        if current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda) + skip):
-            continue
-        todo.extend(current.children)
-
-
-def _names_in(node: cst.CSTNode) -> set[str]:
-    return {n.value for n in _walk(node) if isinstance(n, cst.Name)}
+_LIGHTNING_TRAINERS = frozenset({"lightning.Trainer", "lightning.pytorch.Trainer", "pytorch_lightning.Trainer"})
+# A tensor this small (elements, as the source spells them: a noise schedule, time ids) is not
+# worth a `del`.
+SMALL_ELEMENTS = 1_000_000
+# A cleanup helper is short: its body is the cleanup (gc.collect, empty_cache, a loop of del).
+_CLEANUP_HELPER_STATEMENTS = 8
+RETURN_PREDICTIONS = "Pass `return_predictions=False` (the result is not used)"
 
 
 class TensorKeptAlive(Rule):
     code = "MEM004"
     name = "tensor-kept-alive"
     summary = "`empty_cache()` every step, or while the tensor it should free is still referenced"
-    fix_availability = "none"
-    libraries = frozenset({"torch"})
+    fix_availability = "sometimes"
+    fix_kinds = {RETURN_PREDICTIONS: "safe"}
+    libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
 
     VALID = [
         Valid(
@@ -273,6 +256,145 @@ class TensorKeptAlive(Rule):
             """,
             why="after the step loop, with gc.collect()",
         ),
+        Valid(
+            """
+            import torch
+
+
+            class TwoNetPipeline:
+                def __init__(self, denoiser, guide, decoder, scheduler):
+                    self.denoiser, self.guide, self.decoder, self.scheduler = denoiser, guide, decoder, scheduler
+                    self.offload_hook = None
+
+                @torch.no_grad()
+                def __call__(self, cond, steps=30, device="cuda"):
+                    first_step = self.scheduler.timesteps[:1].repeat(1)
+                    latents = torch.randn(1, 4, 64, 64, device=device)
+                    empty_cond = torch.zeros_like(cond)
+                    for t in self.scheduler.timesteps[:steps]:
+                        hint = self.guide(latents, t, cond)
+                        latents = self.scheduler.step(self.denoiser(latents, t, empty_cond, hint), t, latents)
+                    print("first step", first_step)
+                    if self.offload_hook is not None:
+                        self.denoiser.to("cpu")
+                        self.guide.to("cpu")
+                        torch.cuda.empty_cache()
+                    return self.decoder(latents / 0.18215)
+            """,
+            why="offload idiom: the models just moved to the CPU are what the call frees",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def train(student, loader, optimizer):
+                alphas = torch.linspace(0.9999, 0.98, 1000)
+                sigmas = torch.sqrt(1 - alphas)
+                for batch in loader:
+                    t = torch.randint(0, 1000, (batch.shape[0],))
+                    noisy = alphas[t].sqrt()[:, None] * batch + sigmas[t][:, None] * torch.randn_like(batch)
+                    loss = (student(noisy) - batch).pow(2).mean()
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                torch.save(student.state_dict(), "student.pt")
+                del student
+                torch.cuda.empty_cache()
+                print(evaluate_checkpoint("student.pt"))
+            """,
+            why="the names still bound are noise schedules of 1,000 floats: nothing worth a del",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.utils.data import DataLoader, TensorDataset
+
+
+            @torch.no_grad()
+            def ensemble_depth(net, image, copies=10, batch=2):
+                normed = image * 2.0 - 1.0
+                repeated = torch.stack([normed] * copies)
+                loader = DataLoader(TensorDataset(repeated), batch_size=batch)
+                preds = [net(chunk) for (chunk,) in loader]
+                stacked = torch.cat(preds, dim=0)
+                torch.cuda.empty_cache()
+                return stacked.median(dim=0).values
+            """,
+            why="the stacked input is also held by the TensorDataset: a del of the name would free nothing",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def train(encoder, model, loader, optimizer, device="cuda"):
+                encoder.requires_grad_(False)
+                for batch in loader:
+                    with torch.no_grad():
+                        latents = encoder(batch["video"].to(device))
+                    torch.cuda.empty_cache()
+                    loss = model(latents.float(), batch["caption"]).mean()
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            why="placed between a frozen encoder pass and the trainable step, to hand back the encoder's blocks",
+        ),
+        Valid(
+            {
+                "cleanup.py": """
+                    import gc
+
+                    import torch
+
+
+                    def release_memory():
+                        gc.collect()
+                        torch.cuda.empty_cache()
+                """,
+                "train.py": """
+                    import torch
+
+                    from cleanup import release_memory
+
+
+                    def main(load_encoders, embed, train_loop):
+                        first, second = load_encoders()
+                        with torch.no_grad():
+                            embeddings = embed([first, second])
+                        del first, second
+                        release_memory()
+                        train_loop(embeddings)
+                """,
+            },
+            why="the encoders are deleted by name before the project's cleanup helper runs",
+        ),
+        Valid(
+            """
+            import lightning.pytorch as pl
+
+
+            def predict_to_disk(model, datamodule, writer):
+                trainer = pl.Trainer(callbacks=[writer], logger=False)
+                trainer.predict(model=model, datamodule=datamodule, return_predictions=False)
+                outputs = trainer.predict(model=model, datamodule=datamodule)
+                return outputs
+            """,
+            why="predictions not kept, or kept because the caller uses them",
+        ),
+        Valid(
+            """
+            import torch
+            from transformers import Trainer
+
+
+            def score(model, args, dataset):
+                trainer = Trainer(model=model, args=args)
+                trainer.predict(dataset)
+            """,
+            why="not Lightning's Trainer: there is no return_predictions to set",
+        ),
     ]
 
     INVALID = [
@@ -414,182 +536,507 @@ class TensorKeptAlive(Rule):
             """,
             line=7,
         ),
+        Invalid(
+            {
+                "memory.py": """
+                    import gc
+
+                    import torch
+
+
+                    def release_memory():
+                        gc.collect()
+                        if torch.cuda.is_available():
+                            torch.cuda.empty_cache()
+                """,
+                "train_lora.py": """
+                    from memory import release_memory
+
+
+                    def train(args, load_encoders, make_pipeline, run_validation, train_epoch, transformer):
+                        for epoch in range(args.epochs):
+                            train_epoch(transformer)
+                            if epoch % args.validation_every == 0:
+                                enc_one, enc_two = load_encoders()
+                                pipe = make_pipeline(transformer, enc_one, enc_two)
+                                images = run_validation(pipe)
+                                del enc_one, enc_two
+                                release_memory()
+                """,
+            },
+            path="train_lora.py",
+            line=12,
+            why="the deleted encoders live on in the pipeline, bound until the next validation",
+        ),
+        Invalid(
+            {
+                "memory_utils.py": """
+                    import gc
+
+                    import torch
+
+
+                    def drop_and_empty(objects):
+                        for obj in objects:
+                            del obj
+                        gc.collect()
+                        torch.cuda.empty_cache()
+                """,
+                "train_control.py": """
+                    import torch
+
+                    from memory_utils import drop_and_empty
+
+
+                    def main(load_text_encoders, embed_prompts, train_loop):
+                        encoder_a, encoder_b = load_text_encoders()
+                        encoders = [encoder_a, encoder_b]
+                        with torch.no_grad():
+                            embeddings = embed_prompts(encoders)
+                        drop_and_empty(encoders)
+                        train_loop(embeddings)
+                """,
+            },
+            path="train_control.py",
+            line=11,
+            why="the helper deletes its own reference; the caller's names keep the encoders",
+        ),
+        Invalid(
+            """
+            import gc
+
+            import torch
+
+
+            def train(model, loader, optimizer, device_type):
+                accel = getattr(torch, device_type, torch.cuda)
+                for batch in loader:
+                    model(**batch).loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    accel.empty_cache()
+                    gc.collect()
+            """,
+            line=12,
+            why="the device module is picked at run time",
+        ),
+        Invalid(
+            """
+            import gc
+
+            import torch
+
+
+            def flush():
+                gc.collect()
+                torch.cuda.empty_cache()
+
+
+            def fit(model, loader, optimizer, criterion):
+                for inputs, targets in loader:
+                    optimizer.zero_grad()
+                    criterion(model(inputs), targets).backward()
+                    optimizer.step()
+                    flush()
+            """,
+            line=16,
+            why="a cleanup helper of the file called every step",
+        ),
+        Invalid(
+            """
+            import lightning.pytorch as pl
+
+
+            def predict_to_disk(model, datamodule, writer):
+                trainer = pl.Trainer(callbacks=[writer], logger=False)
+                trainer.predict(model=model, datamodule=datamodule)
+            """,
+            line=6,
+            fixed="""
+            import lightning.pytorch as pl
+
+
+            def predict_to_disk(model, datamodule, writer):
+                trainer = pl.Trainer(callbacks=[writer], logger=False)
+                trainer.predict(model=model, datamodule=datamodule, return_predictions=False)
+            """,
+            applicability="safe",
+            why="every prediction is kept to be returned, and the result is dropped",
+        ),
+        Invalid(
+            """
+            import torch
+            from diffusers.training_utils import free_memory
+
+
+            @torch.no_grad()
+            def cache_features(backbone, images, store):
+                features = backbone(images)
+                store(features.mean(dim=(2, 3)).cpu())
+                free_memory()
+                return len(store)
+            """,
+            line=9,
+            why="a library cleanup helper, with the features of the batch still bound",
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def train(model, loader, optimizer):
+                allocated = []
+                for batch in loader:
+                    loss = model(**batch).loss
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    allocated.append(torch.cuda.memory_allocated())
+                    torch.cuda.empty_cache()
+                return allocated
+            """,
+            line=12,
+            why="a training loop that logs memory on the side is still a training loop",
+        ),
     ]
 
-    def visit_Call(self, node: cst.Call) -> None:
+    # ------------------------------------------------------------------ triggers
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value != "empty_cache":
+        if isinstance(func, ast.Attribute) and func.attr == "predict" and self.file.lightning:
+            self._discarded_predictions(node)
             return
-        if self.ctx.qualname(func) not in _EMPTY_CACHE:
+        what = self._cleanup(node)
+        if what is None:
             return
-        stack = self.ctx.stack
-        function = self.ctx.enclosing_function()
+        function = self.file.enclosing_function(node)
         if function is not None and self._is_reporting(function):
             return
-        if any(isinstance(a, cst.ExceptHandler) for a in self._path_in_scope()):
-            return
-        loops = self.ctx.enclosing_loops()
-        if loops:
-            self._check_step_loop(node, loops[0])
-        elif function is not None and function.name.value in _STEP_HOOKS:
-            if not any(isinstance(a, (cst.If, cst.Try)) for a in self._path_in_scope()):
+        path = self._path(node)
+        if any(isinstance(a, ast.ExceptHandler) for a in path):
+            return  # the OOM-retry idiom
+        loops = self.file.enclosing_loops(node)
+        if loops and self._is_step_loop(loops[0]):
+            self._every_step(node, loops[0], path, what)
+        elif not loops and function is not None and function.name in _STEP_HOOKS:
+            if not any(isinstance(a, (ast.If, ast.Try)) for a in path):
                 self.report(
                     node,
-                    f"`empty_cache()` in `{function.name.value}` runs every step: it frees nothing still "
-                    "referenced and slows training; call it between phases, or periodically",
+                    f"{what} in `{function.name}` runs every step: it frees nothing still referenced and slows "
+                    "training; call it between phases, or periodically",
                 )
         else:
-            self._check_dead_names(node, function)
-        del stack
+            self._dead_names(node, what, loops[0] if loops else None)
 
-    # ------------------------------------------------------------------ helpers
-    def _path_in_scope(self) -> list[cst.CSTNode]:
-        """Ancestors of the current node up to (not including) the enclosing function."""
-        path: list[cst.CSTNode] = []
-        for ancestor in reversed(self.ctx.stack[:-1]):
-            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+    def _cleanup(self, call: ast.Call) -> str | None:
+        """How a call that empties the device cache reads in a message, or None."""
+        func = call.func
+        qualified = self.file.qualname(func)
+        if qualified in facts.EMPTY_CACHE or (
+            isinstance(func, ast.Attribute) and func.attr == "empty_cache" and not call.args and (qualified or "torch.").startswith("torch.")
+        ):
+            return "`empty_cache()`"  # also `accel.empty_cache()` with `accel = getattr(torch, kind)`
+        if qualified in facts.CLEANUP_HELPERS or any(_empties_cache(owner, d) for owner, d in self.file.resolve_call(call)):
+            return f"`{dotted(func) or last_name(func)}()`"
+        return None
+
+    def _path(self, node: ast.AST) -> list[ast.AST]:
+        """Ancestors of ``node`` up to (not including) its scope."""
+        found = []
+        for outer in ancestors(node):
+            if isinstance(outer, (*ScopeNode, ast.Module)):
                 break
-            path.append(ancestor)
-        return path
+            found.append(outer)
+        return found
 
-    def _is_reporting(self, function: cst.FunctionDef) -> bool:
-        if _REPORTING_FUNCTION.search(function.name.value):
+    def _is_reporting(self, function: ast.AST) -> bool:
+        if _REPORTING_FUNCTION.search(function.name):  # type: ignore[attr-defined]
             return True
-        for node in _walk(function.body):
-            if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-                if node.func.attr.value in _REPORTING_CALLS:
-                    return True
-        return False
+        methods = {n.func.attr for n in iter_scope(function) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+        # a training function that logs memory on the side still trains (huggingface/peft's MetaMathQA run)
+        return bool(methods & _REPORTING_CALLS) and not methods & facts.BACKWARD_METHODS
 
     # ------------------------------------------------------------------ every step
-    def _check_step_loop(self, node: cst.Call, loop: cst.For | cst.While) -> None:
-        for ancestor in self._path_in_scope():
-            if ancestor is loop:
+    def _every_step(self, call: ast.Call, loop: ast.AST, path: list[ast.AST], what: str) -> None:
+        for outer in path:
+            if outer is loop:
                 break
-            if isinstance(ancestor, (cst.If, cst.Try, cst.IfExp)):
-                return
-        if not self._is_step_loop(loop):
+            if isinstance(outer, (ast.If, ast.Try, ast.IfExp)):
+                return  # periodic
+        if self._between_phases(call, loop):
             return
         self.report(
-            node,
-            "`empty_cache()` every training/evaluation step frees nothing still referenced and slows each "
+            call,
+            f"{what} every training/evaluation step frees nothing still referenced and slows each "
             "step; call it between phases (after `del`), or periodically",
         )
 
-    def _is_step_loop(self, loop: cst.For | cst.While) -> bool:
-        # An inner loop is the step loop, not this one (epochs around batches).
-        nodes = list(_walk(loop.body, skip=(cst.For, cst.While)))
-        calls = [n for n in nodes if isinstance(n, cst.Call)]
-        if isinstance(loop, cst.For) and self._iterates_loader(loop.iter):
+    def _between_phases(self, call: ast.Call, loop: ast.AST) -> bool:
+        """A frozen pass under a grad guard before it and the trainable step after it, in the same
+        iteration: the call hands back the frozen pass's blocks on purpose."""
+        body = loop.body  # type: ignore[attr-defined]
+        index = next((i for i, stmt in enumerate(body) if stmt is call or call in set(ast.walk(stmt))), None)
+        if index is None:
+            return False
+        frozen = any(
+            isinstance(stmt, ast.With) and any(self.file.grad_guard_kind(item.context_expr) == "off" for item in stmt.items)
+            for stmt in body[:index]
+        )
+        trains = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in facts.BACKWARD_METHODS
+            for stmt in body[index + 1 :]
+            for n in ast.walk(stmt)
+        )
+        return frozen and trains
+
+    def _is_step_loop(self, loop: ast.AST) -> bool:
+        nodes = list(_loop_body_nodes(loop))
+        calls = [n for n in nodes if isinstance(n, ast.Call)]
+        if isinstance(loop, (ast.For, ast.AsyncFor)) and self._iterates_loader(loop.iter):
             return True
         forward = False
         for inner in calls:
-            callee = dotted_name(inner.func) or ""
+            callee = dotted(inner.func) or ""
             if _MODEL_CALLEE.search(callee.rsplit(".", 1)[-1]):
                 forward = True
-            if callee == "next" and inner.args and _LOADER_ITER.search(dotted_name(inner.args[0].value) or ""):
+            if callee == "next" and inner.args and _LOADER_ITER.search(dotted(inner.args[0]) or ""):
                 return True
-            if not isinstance(inner.func, cst.Attribute):
+            if not isinstance(inner.func, ast.Attribute):
                 continue
-            attr = inner.func.attr.value
+            attr = inner.func.attr
             if attr == "backward":
                 return True
-            if attr == "next" and _LOADER_ITER.search(dotted_name(inner.func.value) or ""):
+            if attr == "next" and _LOADER_ITER.search(dotted(inner.func.value) or ""):
                 return True  # `batch = loader_iter.next()`
             if attr in ("step", "zero_grad"):
-                owner = dotted_name(inner.func.value)
+                owner = dotted(inner.func.value)
                 if owner is not None and _OPTIMIZER.search(owner.rsplit(".", 1)[-1]):
                     return True
         # A forward per iteration makes an evaluation loop, unless the body cleans up like a loop
         # over trials or phases does (`del model`, `gc.collect()`).
-        if any(dotted_name(c.func) == "gc.collect" for c in calls):
+        if any(dotted(c.func) == "gc.collect" for c in calls):
             return False
-        return forward and not any(isinstance(n, cst.Del) for n in nodes)
+        return forward and not any(isinstance(n, ast.Delete) for n in nodes)
 
-    def _iterates_loader(self, expr: cst.BaseExpression) -> bool:
+    def _iterates_loader(self, expr: ast.AST) -> bool:
         for _ in range(4):
-            if isinstance(expr, cst.Call):
-                name = self.ctx.qualname(expr.func) or dotted_name(expr.func) or ""
+            if isinstance(expr, ast.Call):
+                name = self.file.qualname(expr.func) or dotted(expr.func) or ""
                 if name.rsplit(".", 1)[-1] == "DataLoader":
                     return True
                 if name.rsplit(".", 1)[-1] in ("enumerate", "tqdm", "iter") and expr.args:
-                    expr = expr.args[0].value
+                    expr = expr.args[0]
                     continue
                 return False
-            name = dotted_name(expr)
-            return name is not None and bool(_LOADER.search(name.rsplit(".", 1)[-1]))
+            name = dotted(expr)
+            return name is not None and bool(facts.LOADER_NAME.search(name.rsplit(".", 1)[-1]) or name.lower().endswith("batches"))
         return False
 
     # ------------------------------------------------------------------ dead but bound
-    def _check_dead_names(self, node: cst.Call, function: cst.FunctionDef | None) -> None:
-        """At a phase boundary: tensors bound earlier, never deleted, never used again."""
-        body: Sequence[cst.BaseStatement | cst.BaseSmallStatement]
-        if function is None:
-            body = self.ctx.module.body
-        elif isinstance(function.body, cst.IndentedBlock):
-            body = function.body.body
-        else:
-            return
-        path = self._path_in_scope()
-        top = next((a for a in path if any(a is s for s in body)), None)
-        if top is None:
-            return
-        index = next(i for i, s in enumerate(body) if s is top)
-        later = body[index + 1 :]
-        if not any(isinstance(n, cst.Call) for s in later for n in _walk(s)):
+    def _dead_names(self, call: ast.Call, what: str, loop: ast.AST | None) -> None:
+        """At a phase boundary: what is bound earlier, never deleted, never used again, and worth
+        freeing (a tensor not shown to be small, an object built from deleted names, the helper's
+        own arguments)."""
+        before, later, own_block = self._around(call, loop)
+        if any(_offloads(stmt) for stmt in own_block):
+            return  # `unet.to("cpu"); empty_cache()`: the offloaded weights are what it frees
+        if loop is None and not any(isinstance(n, ast.Call) for stmt in later for n in ast.walk(stmt)):
             return  # no next phase: the names die when the function returns
-        bound: dict[str, cst.BaseStatement] = {}
+        bound: dict[str, ast.AST] = {}
         deleted: set[str] = set()
-        for stmt in body[:index]:
+        for stmt in before:
             for small in _simple_statements(stmt):
-                if isinstance(small, cst.Del):
-                    deleted |= _names_in(small.target)
-                elif isinstance(small, cst.Assign) and len(small.targets) == 1:
-                    target = small.targets[0].target
-                    if isinstance(target, cst.Name) and self._makes_tensor(small.value):
-                        bound[target.value] = stmt
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                deleted |= {
-                    name for n in _walk(stmt) if isinstance(n, cst.Del) for name in _names_in(n.target)
-                }
-        if not bound:
-            return
-        used_later = _names_in(top)
-        for stmt in later:
-            used_later |= _names_in(stmt)
-        if function is not None:
-            for n in _walk(function.body):
-                if isinstance(n, (cst.Global, cst.Nonlocal)):
-                    used_later |= {item.name.value for item in n.names}
-        dead = sorted(name for name in bound if name not in deleted and name not in used_later)
+                if isinstance(small, ast.Delete):
+                    deleted.update(n for t in small.targets for n in target_names(t))
+                elif isinstance(small, ast.Assign) and len(small.targets) == 1:
+                    for name, value in _bindings(small.targets[0], small.value):
+                        bound[name] = value
+                        deleted.discard(name)
+            if not isinstance(stmt, (ast.Assign, ast.Delete, ast.Expr, ast.With)):
+                deleted.update(n for d in ast.walk(stmt) if isinstance(d, ast.Delete) for t in d.targets for n in target_names(t))
+        used_later = {n for stmt in later for n in names_in(stmt)}
+        scope = self.file.enclosing_function(call)
+        if scope is not None:
+            used_later.update(n for g in ast.walk(scope) if isinstance(g, (ast.Global, ast.Nonlocal)) for n in g.names)
+        dead: list[str] = []
+        holders: list[str] = []
+        for name, value in bound.items():
+            if name in deleted or name in used_later:
+                continue
+            held = [a for a in _argument_names(value) if a in deleted]
+            if held and not self._makes_tensor(value):
+                holders.append(f"`{name}` holds deleted {', '.join(f'`{h}`' for h in held)}")
+                dead.append(name)
+            elif self._makes_tensor(value) and not self._small(value) and not _kept_elsewhere(name, before):
+                dead.append(name)
+        if what != "`empty_cache()`":
+            for name in _argument_names(call):  # a helper cannot drop the caller's references
+                for given in [name, *_argument_names(bound.get(name))]:
+                    if given not in deleted and given not in used_later and given not in dead:
+                        dead.append(given)
         if not dead:
             return
         names = ", ".join(f"`{n}`" for n in dead)
+        note = f" ({'; '.join(holders)})" if holders else ""
         self.report(
-            node,
-            f"`empty_cache()` cannot free {names}: still referenced though never used again, so it stays "
-            f"alive into the next phase; `del {', '.join(dead)}` first",
+            call,
+            f"{what} cannot free {names}: still referenced though never used again, so it stays "
+            f"alive into the next phase{note}; `del {', '.join(dead)}` first",
         )
 
-    def _makes_tensor(self, value: cst.BaseExpression) -> bool:
-        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.MatrixMultiply):
+    def _around(self, call: ast.Call, loop: ast.AST | None) -> tuple[list[ast.stmt], list[ast.stmt], list[ast.stmt]]:
+        """Statements before and after the call's statement, at every block level up to the scope
+        (or up to the loop that repeats it, whose later code and header count as after), and the
+        statements before it in its own block."""
+        before: list[ast.stmt] = []
+        later: list[ast.AST] = []
+        own: list[ast.stmt] | None = None
+        current = self.file.statement_of(call)
+        while current is not None:
+            located = self.file.block_of(current)
+            if located is None:
+                break
+            block, index = located
+            before.extend(block[:index])
+            later.extend(block[index + 1 :])
+            own = block[:index] if own is None else own
+            holder = parent(current)
+            if holder is loop and loop is not None:
+                later.append(loop.iter if isinstance(loop, (ast.For, ast.AsyncFor)) else loop.test)  # type: ignore[attr-defined]
+                rest = self.file.block_of(loop)  # type: ignore[arg-type]
+                if rest is not None:
+                    later.extend(rest[0][rest[1] + 1 :])
+                break
+            if holder is None or isinstance(holder, (*ScopeNode, ast.Module)):
+                break
+            current = holder  # type: ignore[assignment]
+        return before, later, own or []  # type: ignore[return-value]
+
+    def _makes_tensor(self, value: ast.AST) -> bool:
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.MatMult):
             return True
-        if not isinstance(value, cst.Call):
+        if not isinstance(value, ast.Call):
             return False
         func = value.func
-        name = self.ctx.qualname(func)
+        name = self.file.qualname(func)
         if name is not None:
             return name.startswith("torch.") and not name.startswith(_NOT_TENSOR_MODULES)
-        if isinstance(func, cst.Attribute) and func.attr.value in _TENSOR_METHODS:
+        if isinstance(func, ast.Attribute) and func.attr in _TENSOR_METHODS:
             return True
-        callee = dotted_name(func)
+        if self.file.flow_of(value).value_of(func).kind == MODEL:
+            return True
+        callee = dotted(func)
         return callee is not None and bool(_MODEL_CALLEE.search(callee.rsplit(".", 1)[-1]))
 
+    def _small(self, value: ast.AST) -> bool:
+        elements = expression_elements(self.file, value)
+        return elements is not None and elements <= SMALL_ELEMENTS
 
-def _simple_statements(stmt: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
-    if isinstance(stmt, cst.SimpleStatementLine):
-        yield from stmt.body
-    elif isinstance(stmt, cst.With):
-        # Names bound inside a `with` block stay bound after it.
-        for inner in stmt.body.body if isinstance(stmt.body, cst.IndentedBlock) else ():
+    # ------------------------------------------------------------------ trainer.predict
+    def _discarded_predictions(self, call: ast.Call) -> None:
+        holder = parent(call)
+        if not isinstance(holder, ast.Expr) or any(k.arg == "return_predictions" for k in call.keywords):
+            return
+        receiver = call.func.value  # type: ignore[attr-defined]
+        if isinstance(receiver, ast.Name):
+            receiver = binding_before(self.file.enclosing_function(call) or self.file.tree, receiver.id, call) or receiver
+        if not (isinstance(receiver, ast.Call) and self.file.qualname(receiver.func) in _LIGHTNING_TRAINERS):
+            return
+        self.report(
+            call,
+            "`trainer.predict(...)` keeps every batch's prediction in memory to return them, and the result is "
+            "dropped; pass `return_predictions=False` (prediction writer callbacks still get each batch)",
+            Fix("safe", RETURN_PREDICTIONS, (add_keyword(call, "return_predictions", "False"),)),
+        )
+
+
+def _empties_cache(owner, definition) -> bool:  # type: ignore[no-untyped-def]
+    """A project function whose job is to empty the device cache (``free_memory()``): a short body
+    that does so. A long function that empties the cache on the way (``prepare_latents``,
+    ``log_validation``) is not a cleanup helper."""
+    if not isinstance(definition, FunctionNode) or sum(1 for n in ast.walk(definition) if isinstance(n, ast.stmt)) > _CLEANUP_HELPER_STATEMENTS:
+        return False
+    for node in iter_scope(definition):
+        if isinstance(node, ast.Call):
+            qualified = owner.qualname(node.func)
+            if qualified in facts.EMPTY_CACHE or qualified in facts.CLEANUP_HELPERS:
+                return True
+    return False
+
+
+def _loop_body_nodes(loop: ast.AST):  # type: ignore[no-untyped-def]
+    """Nodes of a loop's body, not entering nested loops or scopes."""
+    stack = list(reversed(loop.body))  # type: ignore[attr-defined]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (*LoopNode, *ScopeNode)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _simple_statements(stmt: ast.stmt):  # type: ignore[no-untyped-def]
+    """The statement itself, or the statements of a ``with`` block (names bound there stay bound)."""
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        for inner in stmt.body:
             yield from _simple_statements(inner)
+    else:
+        yield stmt
+
+
+def _bindings(target: ast.AST, value: ast.AST) -> list[tuple[str, ast.AST]]:
+    """Names an assignment binds with the expression each holds (a call's result for every name
+    unpacked from it)."""
+    if isinstance(target, ast.Name):
+        return [(target.id, value)]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+            return [pair for t, v in zip(target.elts, value.elts) for pair in _bindings(t, v)]
+        if isinstance(value, ast.Call):
+            return [(n.id, value) for n in target.elts if isinstance(n, ast.Name)]
+    return []
+
+
+def _argument_names(value: ast.AST | None) -> list[str]:
+    """Names handed whole to a call (``make_pipeline(a, b)``) or listed in a display (``[a, b]``)."""
+    if isinstance(value, ast.Call):
+        parts = [*value.args, *(k.value for k in value.keywords)]
+    elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        parts = list(value.elts)
+    else:
+        return []
+    parts = [p.value if isinstance(p, ast.Starred) else p for p in parts]
+    return [p.id for p in parts if isinstance(p, ast.Name)]
+
+
+def _kept_elsewhere(name: str, statements: list[ast.stmt]) -> bool:
+    """``name`` was handed to a constructor or a container (``TensorDataset(x)``, ``[x] * n``): a
+    ``del`` of the name would free nothing while that holds it."""
+    for stmt in statements:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and name in _argument_names(node):
+                callee = last_name(node.func) or ""
+                if callee[:1].isupper() or callee in facts.KEEPS_ARGUMENTS:
+                    return True
+            elif isinstance(node, (ast.List, ast.Tuple, ast.Dict)) and isinstance(parent(node), ast.Assign):
+                if name in _argument_names(node) or (isinstance(node, ast.Dict) and name in {v.id for v in node.values if isinstance(v, ast.Name)}):
+                    return True
+    return False
+
+
+def _offloads(stmt: ast.stmt) -> bool:
+    """``unet.to("cpu")``, ``self.vae.cpu()``, ``model = model.to(device="cpu")``: weights moved off the device."""
+    value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)):
+        return False
+    if value.func.attr == "cpu" and not value.args:
+        return True
+    if value.func.attr != "to":
+        return False
+    targets = [*value.args[:1], *(k.value for k in value.keywords if k.arg == "device")]
+    for target in targets:
+        if isinstance(target, ast.Call) and target.args:
+            target = target.args[0]  # torch.device("cpu")
+        if isinstance(target, ast.Constant) and target.value == "cpu":
+            return True
+    return False

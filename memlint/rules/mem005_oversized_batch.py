@@ -2,78 +2,93 @@
 
 ``DataLoader(ds, batch_size=len(ds))`` or Keras ``predict(x, batch_size=len(x))`` put every
 sample into one batch: activations for the whole data set are alive at once, which is what
-tensorflow/ranking#239 and yunjey/pytorch-tutorial#144 ran out of memory on. Report only: the
-batch size changes batch-norm statistics and optimisation, so no size is picked for the user.
+tensorflow/ranking#239 and yunjey/pytorch-tutorial#144 ran out of memory on. The same happens with
+no batch size at all: ``model(x_test)`` on a whole evaluation split (FelixOpolka/STGCN-PyTorch,
+PaulPauls/Tensorflow-Neuroevolution), or ``tf.data.Dataset.from_tensors((features, labels))``,
+which makes the whole split one element.
+
+Trigger: a ``DataLoader`` or Keras ``fit``/``evaluate``/``predict`` call, a call of a model (or of a
+helper or method that hands its argument to a model), ``from_tensors``.
+
+Query: the batch size reads the whole size (``len(x)``, ``x.shape[0]``, ``x.size(0)``), or the
+argument is a whole split by its name and is not a slice, a loop target or a batch read in the
+loop. Silent on sets whose size the source spells and which are small (``memlint/analysis/sizes.py``:
+a toy regression of 200 points built two lines above).
+
+Report only: the batch size changes batch-norm statistics and optimisation, so no size is picked
+for the user.
 """
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
-from memlint.legacy_rule import Invalid, Option, Rule, Valid
+from memlint.analysis import facts
+from memlint.analysis.sizes import expression_elements
+from memlint.analysis.syntax import FunctionNode, dotted, is_number_literal, last_name, positional, target_names
+from memlint.analysis.values import MODEL
+from memlint.rule import Invalid, Option, Rule, Valid
 
 # Keras methods that take batch_size, and the position of batch_size among their positional args.
 _KERAS_METHODS = {"fit": 2, "evaluate": 2, "predict": 1}
-_KERAS_LIBRARIES = frozenset({"keras", "tensorflow", "tf_keras"})
 _LOADER_BATCH_POSITION = 1
+# A set this small (elements, as the source spells them) is a toy: one batch of it costs nothing.
+TOY_ELEMENTS = 1_000_000
+# Calls that keep their receiver's rows (a move, a cast): ``model(x_test.to(device))``.
+_ROW_KEEPING = frozenset({"to", "cuda", "float", "double", "half", "long", "contiguous", "astype", "numpy", "cpu"})
+_FROM_TENSORS = frozenset({"tensorflow.data.Dataset.from_tensors", "tensorflow.compat.v1.data.Dataset.from_tensors"})
 
 
-def _batch_size_arg(call: cst.Call, position: int) -> cst.BaseExpression | None:
-    for index, arg in enumerate(call.args):
-        if arg.keyword is not None:
-            if arg.keyword.value == "batch_size":
-                return arg.value
-        elif arg.star:
-            return None
-        elif index == position:
-            return arg.value
-    return None
-
-
-def _unwrap_int(expr: cst.BaseExpression) -> cst.BaseExpression:
-    """``int(len(x))`` is still the whole size."""
-    while (
-        isinstance(expr, cst.Call)
-        and isinstance(expr.func, cst.Name)
-        and expr.func.value == "int"
-        and len(expr.args) == 1
-        and expr.args[0].keyword is None
-        and not expr.args[0].star
-    ):
-        expr = expr.args[0].value
-    return expr
-
-
-def _is_zero(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Integer) and expr.evaluated_value == 0
-
-
-def whole_size(expr: cst.BaseExpression) -> str | None:
-    """Describe ``len(X)``, ``X.shape[0]``, ``X.size(0)``, ``X.size()[0]``; None for anything else."""
-    expr = _unwrap_int(expr)
-    if isinstance(expr, cst.Call):
+def whole_size(expr: ast.AST) -> tuple[str, ast.AST] | None:
+    """``len(X)``, ``X.shape[0]``, ``X.size(0)``, ``X.size()[0]`` (also under ``int()``): how it is
+    spelled and ``X``; None for anything else."""
+    while isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "int" and len(expr.args) == 1 and not expr.keywords:
+        expr = expr.args[0]
+    if isinstance(expr, ast.Call):
         func = expr.func
-        if isinstance(func, cst.Name) and func.value == "len" and len(expr.args) == 1 and not expr.args[0].star:
-            return "len(...)"
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "size"
-            and len(expr.args) == 1
-            and expr.args[0].keyword is None
-            and _is_zero(expr.args[0].value)
-        ):
-            return ".size(0)"
+        args = positional(expr)
+        if isinstance(func, ast.Name) and func.id == "len" and len(expr.args) == 1 and len(args) == 1:
+            return "len(...)", args[0]
+        if isinstance(func, ast.Attribute) and func.attr == "size" and len(expr.args) == 1 and _is_zero(expr.args[0]) and not expr.keywords:
+            return ".size(0)", func.value
         return None
-    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
-        index = expr.slice[0].slice
-        if not isinstance(index, cst.Index) or not _is_zero(index.value):
-            return None
+    if isinstance(expr, ast.Subscript) and _is_zero(expr.slice):
         base = expr.value
-        if isinstance(base, cst.Attribute) and base.attr.value == "shape":
-            return ".shape[0]"
-        if isinstance(base, cst.Call) and isinstance(base.func, cst.Attribute) and base.func.attr.value == "size" and not base.args:
-            return ".size()[0]"
+        if isinstance(base, ast.Attribute) and base.attr == "shape":
+            return ".shape[0]", base.value
+        if isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr == "size" and not base.args:
+            return ".size()[0]", base.func.value
     return None
+
+
+def _is_zero(expr: ast.AST) -> bool:
+    return isinstance(expr, ast.Constant) and type(expr.value) is int and expr.value == 0
+
+
+def _batch_size_argument(call: ast.Call, position: int) -> ast.AST | None:
+    for kw in call.keywords:
+        if kw.arg == "batch_size":
+            return kw.value
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            return None
+        if index == position:
+            return arg
+    return None
+
+
+def _core(expr: ast.AST) -> ast.AST:
+    """``x_test.to(device).float()`` and ``x_test / 255.0`` hold the rows of ``x_test``."""
+    for _ in range(8):
+        if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _ROW_KEEPING:
+            expr = expr.func.value
+        elif isinstance(expr, ast.BinOp) and is_number_literal(expr.right):
+            expr = expr.left
+        elif isinstance(expr, ast.BinOp) and is_number_literal(expr.left):
+            expr = expr.right
+        else:
+            break
+    return expr
 
 
 class OversizedBatch(Rule):
@@ -81,6 +96,7 @@ class OversizedBatch(Rule):
     name = "oversized-batch"
     summary = "Batch size equal to the whole data set (or above `max-batch-size`)"
     fix_availability = "none"
+    fix_kinds: dict = {}
     libraries = frozenset({"torch", "keras", "tensorflow", "tf_keras"})
     options = (
         Option(
@@ -187,6 +203,104 @@ class OversizedBatch(Rule):
             """,
             why="a fraction of the data set is a chosen size",
         ),
+        Valid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            rng = np.random.default_rng(7)
+            inputs = rng.uniform(-1.0, 1.0, size=(200, 1))
+            targets = inputs ** 3
+            net = keras.Sequential([keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(1)])
+            net.compile(optimizer="adam", loss="mse")
+            net.fit(inputs, targets, batch_size=len(inputs), epochs=500, verbose=0)
+            """,
+            why="full-batch training of a toy set of 200 points whose size the source spells",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def curve(model):
+                x_test = torch.linspace(-3.0, 3.0, 400).unsqueeze(1)
+                with torch.no_grad():
+                    return model(x_test)
+            """,
+            why="a toy grid of 400 points built just above",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            @torch.no_grad()
+            def predict_all(model, x_test, batch=256):
+                outputs = []
+                for start in range(0, len(x_test), batch):
+                    outputs.append(model(x_test[start : start + batch]))
+                return torch.cat(outputs)
+            """,
+            why="the set is sliced into batches",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            @torch.no_grad()
+            def validate(model, val_loader):
+                for x_val, y_val in val_loader:
+                    print((model(x_val).argmax(1) == y_val).float().mean().item())
+            """,
+            why="a loop target named like the split is one batch",
+        ),
+        Valid(
+            """
+            from tensorflow import keras
+
+
+            def score(path, x_test):
+                model = keras.models.load_model(path)
+                return model.predict(x_test)
+            """,
+            why="Keras predict batches by itself (32 per batch unless told otherwise)",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def full_batch_fit(model, x_train, y_train, optimizer, epochs):
+                for _ in range(epochs):
+                    optimizer.zero_grad()
+                    torch.nn.functional.mse_loss(model(x_train), y_train).backward()
+                    optimizer.step()
+            """,
+            why="full-batch training is a choice of algorithm, not an evaluation pushed through at once",
+        ),
+        Valid(
+            """
+            import tensorflow as tf
+
+
+            def eval_input(features, labels):
+                return tf.data.Dataset.from_tensors((features, labels)).unbatch().batch(128)
+            """,
+            why="the single element is split again into batches",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def test_model_accepts_a_batch(model_factory):
+                model = model_factory()
+                x_test = torch.randn(4, 3, 32, 32)
+                assert model(x_test).shape == (4, 10)
+            """,
+            why="a unit test feeding a tiny batch",
+        ),
     ]
 
     INVALID = [
@@ -290,40 +404,301 @@ class OversizedBatch(Rule):
             line=5,
             options={"max-batch-size": 4096},
         ),
+        Invalid(
+            """
+            import torch
+
+
+            def report(net, x_test, y_test, device):
+                net.eval()
+                with torch.no_grad():
+                    scores = net(x_test.to(device))
+                return (scores.argmax(1).cpu() == y_test).float().mean().item()
+            """,
+            line=7,
+            why="the whole test split through one forward call, no batch size to read",
+        ),
+        Invalid(
+            """
+            import torch
+
+
+            def train(net, graph, step, val_x, val_y, epochs, device):
+                for epoch in range(epochs):
+                    step(net)
+                    with torch.no_grad():
+                        val_x = val_x.to(device)
+                        loss = torch.nn.functional.mse_loss(net(graph, val_x), val_y.to(device))
+                    print(epoch, loss.item())
+            """,
+            line=9,
+            why="moved to the device inside the epoch loop, but still the whole split",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+            model = keras.models.load_model("digits.keras")
+            probabilities = model(x_test / 255.0, training=False)
+            print(np.mean(np.argmax(probabilities, axis=1) == y_test))
+            """,
+            line=6,
+            why="a Keras model called directly (not predict) on the whole test split",
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+
+
+            class Service:
+                def __init__(self, model):
+                    self.model = model
+
+                def scores(self, x_test):
+                    return self._infer(x_test).numpy()
+
+                @tf.function(reduce_retracing=True)
+                def _infer(self, x):
+                    return self.model(x, training=False)
+            """,
+            line=9,
+            why="a helper hands its whole input to the model",
+        ),
+        Invalid(
+            """
+            import torch
+            from torch import nn
+
+
+            class Regressor(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.body = nn.Linear(32, 1)
+
+                def forward(self, x):
+                    return self.body(x)
+
+                def predict(self, inputs):
+                    with torch.no_grad():
+                        return self(inputs)
+
+
+            def evaluate(x_all, y_all):
+                model = Regressor()
+                model.load_state_dict(torch.load("regressor.pt"))
+                return ((model.predict(x_all) - y_all) ** 2).mean().item()
+            """,
+            line=21,
+            why="the project model's own predict runs one forward over whatever it is given",
+        ),
+        Invalid(
+            """
+            import tensorflow as tf
+
+
+            def make_eval_input(features, labels):
+                def input_fn():
+                    return tf.data.Dataset.from_tensors((features, labels))
+
+                return input_fn
+            """,
+            line=6,
+            why="the whole split becomes one element of the pipeline",
+        ),
+        Invalid(
+            """
+            from torch.utils import data
+
+
+            def loaders(train_set, test_set, batch_size):
+                train = data.DataLoader(train_set, batch_size=batch_size, shuffle=True)
+                test = data.DataLoader(
+                    test_set,
+                    batch_size=len(test_set),
+                    shuffle=False,
+                )
+                return train, test
+            """,
+            line=8,
+            why="the finding sits on the batch size of a call spread over lines",
+        ),
     ]
 
-    def visit_Call(self, node: cst.Call) -> None:
-        if not node.args:
+    # ------------------------------------------------------------------ triggers
+    def visit_Call(self, node: ast.Call) -> None:
+        if not node.args and not node.keywords:
             return
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in _KERAS_METHODS:
-            if not (self.ctx.libraries & _KERAS_LIBRARIES):
-                return
-            where = f"Keras `{func.attr.value}`"
-            position = _KERAS_METHODS[func.attr.value]
+        if self._batch_size(node):
+            return
+        if self.file.is_test_file:
+            return  # tests push tiny sets through on purpose
+        if self.file.qualname(node.func) in _FROM_TENSORS:
+            self._single_element(node)
         else:
-            name = self.ctx.qualname(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
+            self._whole_set_forward(node)
+
+    # ------------------------------------------------------------------ batch_size=len(x)
+    def _batch_size(self, node: ast.Call) -> bool:
+        """Check a DataLoader / Keras batch size; True when ``node`` is one of those calls."""
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in _KERAS_METHODS:
+            if not self.file.imports_any(facts.KERAS_LIBRARIES):
+                return False
+            where = f"Keras `{func.attr}`"
+            position = _KERAS_METHODS[func.attr]
+        else:
+            name = self.file.qualname(func)
             if name is None or name.rsplit(".", 1)[-1] != "DataLoader" or not name.startswith("torch."):
-                return
+                return False
             where = "`DataLoader`"
             position = _LOADER_BATCH_POSITION
-        value = _batch_size_arg(node, position)
+        value = _batch_size_argument(node, position)
         if value is None:
-            return
+            return True
         form = whole_size(value)
         if form is not None:
-            self.report(
-                value,
-                f"{where} with batch_size={form}: the whole data set is one batch and all its "
-                "activations are alive at once; use a fixed batch size",
-            )
-            return
-        bound = self.settings.get("max-batch-size") or 0
-        if bound > 0 and isinstance(value, cst.Integer):
-            size = value.evaluated_value
-            if isinstance(size, int) and size > bound:
+            spelled, data = form
+            if not self._toy(data):
                 self.report(
                     value,
-                    f"{where} with batch_size={size}, above max-batch-size={bound}: "
-                    "peak memory grows with the batch",
+                    f"{where} with batch_size={spelled}: the whole data set is one batch and all its "
+                    "activations are alive at once; use a fixed batch size",
                 )
+            return True
+        bound = self.settings.get("max-batch-size") or 0
+        if bound > 0 and isinstance(value, ast.Constant) and type(value.value) is int and value.value > bound:
+            self.report(
+                value,
+                f"{where} with batch_size={value.value}, above max-batch-size={bound}: "
+                "peak memory grows with the batch",
+            )
+        return True
+
+    def _toy(self, data: ast.AST) -> bool:
+        """A set whose size the source spells, small enough that one batch of it costs nothing."""
+        elements = expression_elements(self.file, _core(data))
+        return elements is not None and elements <= TOY_ELEMENTS
+
+    # ------------------------------------------------------------------ model(x_test)
+    def _whole_set_forward(self, call: ast.Call) -> None:
+        passes = self._passes_to_model(call)
+        if not passes:
+            return
+        for index, arg in enumerate(call.args):
+            if index not in passes or isinstance(arg, ast.Starred):
+                continue
+            data = self._whole_set(call, arg)
+            if data is not None:
+                callee = dotted(call.func) or last_name(call.func) or "the model"
+                self.report(
+                    call,
+                    f"`{callee}(...)` runs the whole set `{data}` through one forward pass: the activations "
+                    f"of every sample are alive at once; run it in batches (a `DataLoader`, or slices of `{data}`)",
+                )
+                return
+
+    def _passes_to_model(self, call: ast.Call) -> set[int]:
+        """Positions of the arguments that reach a model's forward as they are: every one for a
+        model call, the ones a helper (or a method of a project class) hands to a model."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr in facts.MODULE_NON_FORWARD_METHODS and func.attr != "predict":
+            return set()
+        if self._is_model(self.file, call):
+            return set(range(len(call.args)))
+        for owner, definition in self._definitions(call):
+            found = self._forwarded_parameters(owner, definition, call)
+            if found:
+                return found
+        return set()
+
+    def _definitions(self, call: ast.Call) -> list:
+        found = list(self.file.resolve_call(call))
+        func = call.func
+        if not found and isinstance(func, ast.Attribute):
+            receiver = self.file.flow_of(call).value_of(func.value)
+            method = self.file.method_of(receiver, func.attr)
+            if method is not None:
+                found.append(method)
+        return found
+
+    @staticmethod
+    def _is_model(file, call: ast.Call) -> bool:  # type: ignore[no-untyped-def]
+        func = call.func
+        if isinstance(func, ast.Name) and func.id == "self":
+            cls = file.enclosing_class(call)
+            return cls is not None and file.is_torch_module_class(cls)
+        if isinstance(func, ast.Attribute) and func.attr == "forward":
+            func = func.value
+        if file.flow_of(call).value_of(func).kind == MODEL:
+            return True
+        if file.qualname(func) is not None:
+            return False  # a library function
+        name = (last_name(func) or "").lstrip("_").lower()
+        return bool(facts.MODEL_NAME.search(name)) and not facts.NOT_MODEL_CALLEE.search(name) and not facts.NOT_TRAINED_NAME.search(name)
+
+    def _forwarded_parameters(self, owner, definition, call: ast.Call) -> set[int]:  # type: ignore[no-untyped-def]
+        """Call-site positions whose parameter the helper passes straight to a model, outside any
+        loop of its own (a helper that batches is fine)."""
+        if not isinstance(definition, FunctionNode):
+            return set()
+        params = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]
+        if params and params[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+            params = params[1:]
+        forwarded: set[int] = set()
+        for node in ast.walk(definition):
+            if not isinstance(node, ast.Call) or owner.enclosing_loops(node) or owner.enclosing_function(node) is not definition:
+                continue
+            if not self._is_model(owner, node):
+                continue
+            for arg in node.args:
+                if isinstance(arg, ast.Name) and arg.id in params:
+                    forwarded.add(params.index(arg.id))
+        return forwarded
+
+    def _whole_set(self, call: ast.Call, arg: ast.AST) -> str | None:
+        """The name of a whole evaluation split passed as ``arg``, or None."""
+        core = _core(arg)
+        name = dotted(core)
+        if name is None or not facts.WHOLE_SET_NAME.match(name.rsplit(".", 1)[-1]):
+            return None
+        if self._bound_per_iteration(call, name) or self._toy(core):
+            return None
+        return name
+
+    def _bound_per_iteration(self, call: ast.Call, name: str) -> bool:
+        """``name`` is a loop target, or rebound in the loop from something else (a batch)."""
+        for loop in self.file.enclosing_loops(call):
+            if isinstance(loop, (ast.For, ast.AsyncFor)) and name in target_names(loop.target):
+                return True
+            for node in ast.walk(loop):
+                if isinstance(node, ast.Assign) and any(name in target_names(t) for t in node.targets):
+                    if name not in {dotted(n) for n in ast.walk(node.value)}:
+                        return True
+        return False
+
+    # ------------------------------------------------------------------ from_tensors((x, y))
+    def _single_element(self, call: ast.Call) -> None:
+        """``tf.data.Dataset.from_tensors((features, labels))``: the whole arrays are one element."""
+        if not call.args:
+            return
+        outer = call
+        while True:  # `.unbatch()` later splits the element again
+            holder = getattr(outer, "_ml_parent", None)
+            if not isinstance(holder, ast.Attribute):
+                break
+            if holder.attr in ("unbatch", "flat_map", "rebatch"):
+                return
+            outer = getattr(holder, "_ml_parent", None) or holder
+        first = call.args[0]
+        parts = first.elts if isinstance(first, (ast.Tuple, ast.List)) else [first]
+        names = [dotted(_core(p)) for p in parts]
+        data = [n for n in names if n is not None and (facts.DATA_NAME.search(n.rsplit(".", 1)[-1]) or facts.WHOLE_SET_NAME.match(n.rsplit(".", 1)[-1]))]
+        if not data or any(self._toy(_core(p)) for p in parts):
+            return
+        self.report(
+            call,
+            f"`from_tensors` makes `{', '.join(data)}` one element: the whole set is one batch and all its "
+            "activations are alive at once; use `from_tensor_slices(...).batch(n)`",
+        )

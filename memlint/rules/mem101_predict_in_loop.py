@@ -4,60 +4,35 @@
 an epoch iterator, splits it into batches and concatenates the outputs. Called once per step of
 a loop (a game loop, a per-sample loop, a GAN's sampling step) that machinery is rebuilt every
 time, and memory has been seen to grow with every call (keras-team/keras#13118, over 20 GB;
-tensorflow/tensorflow#33009). ``predict_on_batch(x)`` runs one forward pass and returns the same
-NumPy arrays. The receiver must plausibly be a Keras model: sklearn estimators and the like
-also have ``predict``, so when unsure the rule stays silent.
+tensorflow/tensorflow#33009).
+
+Trigger: a ``.predict(...)`` call. Query: the receiver is a Keras model (``analysis/keras.py``:
+the flow's value, what callers pass, how the file uses the name) and something runs the call many
+times: a loop of its scope, or a loop around a caller of its function (this file or the project,
+a few calls up). Silent on a model built afresh in the repeated region (MEM102's concern) and on
+a whole input predicted a few times.
+
+Fix: ``keras.ops.convert_to_numpy(model(x, training=False))`` (safe) where Keras 3 is in use, the
+model is a ``Sequential`` (one output) and ``x`` is visibly one batch; else
+``predict_on_batch(x)`` (unsafe: it does not split a large input).
 """
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
-from memlint.legacy_rule import Fix, Invalid, Rule, Valid
-from memlint.rules._keras import KERAS_LIBRARIES, is_tiny_loop, keras_facts, receiver_key, repeating_loop, walk
+from memlint.analysis import keras
+from memlint.analysis.syntax import dotted, last_name, literal_loop_bound
+from memlint.rule import Fix, Invalid, NodeEdit, Rule, Valid
 
+ON_BATCH = "Use `predict_on_batch(x)` (no internal batching: the whole input is one batch)"
+CALL = "Call the model on the batch: `keras.ops.convert_to_numpy(model(x, training=False))`"
 # Argument names that usually hold a dataset or a generator, which predict_on_batch cannot take.
 _STREAM_WORDS = ("ds", "dataset", "gen", "generator", "loader", "iterator", "iter", "flow", "seq", "sequence", "pipeline")
 _STREAM_METHODS = frozenset({"batch", "flow", "flow_from_directory", "flow_from_dataframe", "prefetch", "take", "map", "shuffle"})
-
-
-def _looks_like_stream(expr: cst.BaseExpression) -> bool:
-    if isinstance(expr, cst.Call):
-        func = expr.func
-        return isinstance(func, cst.Attribute) and func.attr.value in _STREAM_METHODS
-    name = None
-    if isinstance(expr, cst.Name):
-        name = expr.value
-    elif isinstance(expr, cst.Attribute):
-        name = expr.attr.value
-    if name is None:
-        return False
-    words = name.lower().split("_")
-    return any(w in _STREAM_WORDS for w in words)
-
-
-def _fixable_input(call: cst.Call) -> bool:
-    """One input and at most ``verbose=``: the only call shape ``predict_on_batch`` matches."""
-    inputs = []
-    for arg in call.args:
-        if arg.star:
-            return False
-        if arg.keyword is None or arg.keyword.value == "x":
-            inputs.append(arg)
-        elif arg.keyword.value != "verbose":
-            return False
-    return len(inputs) == 1 and not _looks_like_stream(inputs[0].value)
-
-
-def _rebound_in(loop: cst.CSTNode, receiver: cst.BaseExpression) -> bool:
-    key = receiver_key(receiver)
-    if key is None:
-        return False
-    body = loop.body if isinstance(loop, (cst.For, cst.While)) else loop
-    for node in walk(body):
-        if isinstance(node, cst.Assign) and any(receiver_key(t.target) == key for t in node.targets):
-            return True
-    return False
+_SINGLE_OUTPUT_MODELS = ("keras.Sequential", "keras.models.Sequential")
+# A loop this short that predicts a whole input each time is not the per-step shape.
+_FEW_STEPS = 10
 
 
 class PredictInLoop(Rule):
@@ -65,32 +40,90 @@ class PredictInLoop(Rule):
     name = "predict-in-loop"
     summary = "Keras `model.predict()` called on every iteration of a loop"
     fix_availability = "sometimes"
-    libraries = KERAS_LIBRARIES
+    severity = "error"
+    fix_kinds = {ON_BATCH: "unsafe", CALL: "safe"}
+    libraries = keras.facts.KERAS_LIBRARIES
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value != "predict":
+        if not isinstance(func, ast.Attribute) or func.attr != "predict":
             return
-        loop = repeating_loop(self.ctx)
-        if loop is None or is_tiny_loop(loop):
+        file = self.file
+        if isinstance(file.enclosing_scope(node), (ast.Lambda, ast.ClassDef)):
             return
-        if _rebound_in(loop, func.value):
-            return  # a fresh model each iteration, predicted once: not the repeated-call growth
-        facts = keras_facts(self.ctx)
-        if not facts.is_keras_model(func.value, self.ctx.enclosing_function(), self.ctx.enclosing_class()):
+        if not keras.is_keras_model(file, func.value):
             return
+        repeated = keras.repetition(file, node)
+        if repeated is None or self._fresh_model(node, repeated):
+            return
+        if repeated.kind == "loop" and self._whole_input_few_times(node, repeated.node):
+            return
+        where = "inside a loop" if repeated.kind == "loop" else "in a function called on every iteration of a loop"
         message = (
-            "`predict()` inside a loop rebuilds its data pipeline on every call and memory grows across calls; "
+            f"`predict()` {where} rebuilds its data pipeline on every call and memory grows across calls; "
             "use `predict_on_batch(x)` (or `model(x, training=False)`) for per-step inputs"
         )
-        fix = None
-        if _fixable_input(node):
-            args = [a for a in node.args if not (a.keyword is not None and a.keyword.value == "verbose")]
-            only = args[0]
-            args = [only.with_changes(comma=cst.MaybeSentinel.DEFAULT)]
-            new = node.with_changes(func=func.with_changes(attr=func.attr.with_changes(value="predict_on_batch")), args=args)
-            fix = Fix("unsafe", "Use `predict_on_batch(x)` (no internal batching: the whole input is one batch)", {node: new})
-        self.report(node, message, fix)
+        self.report(node, message, self._fix(node))
+
+    # ------------------------------------------------------------------ query
+    def _fresh_model(self, call: ast.Call, repeated: keras.Repetition) -> bool:
+        """The receiver is built again in the repeated region: one predict per model (MEM102)."""
+        receiver = dotted(call.func.value)  # type: ignore[attr-defined]
+        if receiver is None:
+            return False
+        if repeated.kind == "loop":
+            body = repeated.node
+            return any(
+                isinstance(n, ast.Assign) and any(dotted(t) == receiver for t in n.targets) for n in ast.walk(body)
+            )
+        scope = self.file.enclosing_function(call)
+        if scope is None:
+            return False
+        flow = self.file.flow(scope)
+        return any(
+            receiver in names and isinstance(value, ast.Call) and keras.keras_model_value(self.file, value) is not None
+            for names, value in flow.assignments
+        )
+
+    def _whole_input_few_times(self, call: ast.Call, loop: ast.AST) -> bool:
+        """``for ahead in range(10): y = model.predict(window); window = concat(window, y)``: a whole
+        set rolled forward a few steps; predict is the right call for it. A per-step input (one
+        batch, or chosen by the loop variable) is not."""
+        bound = literal_loop_bound(loop)
+        x = _input(call)
+        if bound is None or bound > _FEW_STEPS or not isinstance(x, ast.Name):
+            return False
+        targets = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}  # type: ignore[attr-defined]
+        rolled = any(
+            isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == x.id for t in n.targets)
+            for n in ast.walk(loop)
+        )
+        return rolled and x.id not in targets
+
+    # ------------------------------------------------------------------ fix
+    def _fix(self, call: ast.Call) -> Fix | None:
+        x = _input(call)
+        if x is None or _looks_like_stream(x) or any(k.arg not in ("x", "verbose") for k in call.keywords):
+            return None
+        if len(call.args) + len([k for k in call.keywords if k.arg == "x"]) != 1:
+            return None
+        if self._single_output(call.func.value) and _one_batch(x) and keras.keras_spelling(self.file) == "keras3":  # type: ignore[attr-defined]
+            alias, imports = self.file.module_ref("keras")
+            return Fix("safe", CALL, (_call_model(call, alias),), imports, uses=(alias.split(".")[0],))
+        return Fix("unsafe", ON_BATCH, (_predict_on_batch(call),))
+
+    def _single_output(self, receiver: ast.AST) -> bool:
+        """A ``Sequential`` (one output, so ``model(x)`` gives one array like ``predict``): made here,
+        or handed over as this parameter by every caller."""
+        made = keras.keras_model_value(self.file, receiver)
+        if made is not None:
+            values = [made]
+        else:
+            scope = self.file.enclosing_function(receiver)
+            if not isinstance(receiver, ast.Name) or scope is None:
+                return False
+            values = self.file.argument_values(scope, receiver.id)
+        return bool(values) and all((keras.facts.keras_name(v.origin) or "") in _SINGLE_OUTPUT_MODELS for v in values)
 
     VALID = [
         Valid(
@@ -236,6 +269,88 @@ class PredictInLoop(Rule):
                     callbacks.append(sample)
             """,
             why="inside a nested function defined in the loop, not run by it",
+        ),
+        # Seen in real code since 0.1.
+        Valid(
+            """
+            from tensorflow.keras import backend
+            from tensorflow.keras.models import load_model
+
+            def predict_core(x, path):
+                net = load_model(path)
+                preds = net.predict(x, batch_size=1024).flatten()
+                backend.clear_session()
+                return preds
+
+            def predict_all(chunks, path):
+                return [predict_core(chunk, path) for chunk in chunks]
+            """,
+            why="a model loaded in the same call and predicted once: the cost is the load (MEM102)",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            class Policy(tf.keras.Model):
+                def __init__(self, actions):
+                    super().__init__()
+                    self.head = tf.keras.layers.Dense(actions)
+
+                def call(self, x):
+                    return self.head(x)
+
+                def act(self, obs):
+                    return np.argmax(self.predict_on_batch(obs), axis=-1)
+
+            def rollout(env, policy, steps):
+                obs = env.reset()
+                for _ in range(steps):
+                    obs, _, done, _ = env.step(int(policy.act(obs[None, :])[0]))
+            """,
+            why="the per-step method already uses predict_on_batch",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            def score_video(model, frames, batch_size):
+                scores = []
+                for i in range(0, len(frames), batch_size):
+                    scores.append(model(np.array(frames[i:i + batch_size])))
+                return np.concatenate(scores)
+            """,
+            why="the model is called on each batch, the recommended form",
+        ),
+        Valid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            model = keras.models.Sequential([keras.layers.SimpleRNN(20, input_shape=[None, 1]), keras.layers.Dense(1)])
+            window = series_valid
+            for ahead in range(10):
+                next_values = model.predict(window)[:, np.newaxis, :]
+                window = np.concatenate([window, next_values], axis=1)
+            """,
+            why="ten steps, each predicting a whole validation set: predict batches it, the right API",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import tensorflow as tf
+            from sklearn.ensemble import RandomForestRegressor
+
+            model = RandomForestRegressor()
+            model.fit(x_train, y_train)
+
+            def rolling(model, windows):
+                return [model.predict(w) for w in windows]
+
+            preds = rolling(model, windows)
+            """,
+            why="the parameter gets an sklearn forest from every caller",
         ),
     ]
 
@@ -465,4 +580,470 @@ class PredictInLoop(Rule):
             applicability="unsafe",
             why="autoregressive forecasting, one sample per step",
         ),
+        # Seen in real code since 0.1 (issue #11's Keras shapes).
+        Invalid(
+            {
+                "classify.py": """
+                    def classify_array(model, images):
+                        scores = model.predict(images)
+                        return [dict(zip(("safe", "unsafe"), row)) for row in scores.tolist()]
+                    """,
+                "service.py": """
+                    import tensorflow as tf
+
+                    from classify import classify_array
+
+                    model = tf.keras.models.load_model("classifier.h5")
+
+                    def serve(queue):
+                        while True:
+                            image = queue.get()
+                            queue.reply(classify_array(model, image[None]))
+                    """,
+            },
+            path="classify.py",
+            line=2,
+            fixed="""
+            def classify_array(model, images):
+                scores = model.predict_on_batch(images)
+                return [dict(zip(("safe", "unsafe"), row)) for row in scores.tolist()]
+            """,
+            applicability="unsafe",
+            why="a helper in another file, called by a service loop with a loaded Keras model",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow.keras.models import load_model
+
+            class Inference:
+                def __init__(self, model_path, generator):
+                    self.model = load_model(model_path)
+                    self.generator = generator
+
+                def run(self, out):
+                    for index in np.arange(len(self.generator)):
+                        batch = self.generator[index]
+                        out[index] = self.model.predict(batch[0])
+            """,
+            line=12,
+            fixed="""
+            import numpy as np
+            from tensorflow.keras.models import load_model
+
+            class Inference:
+                def __init__(self, model_path, generator):
+                    self.model = load_model(model_path)
+                    self.generator = generator
+
+                def run(self, out):
+                    for index in np.arange(len(self.generator)):
+                        batch = self.generator[index]
+                        out[index] = self.model.predict_on_batch(batch[0])
+            """,
+            applicability="unsafe",
+            why="per generator batch on a model loaded in __init__",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            class Policy(tf.keras.Model):
+                def __init__(self, actions):
+                    super().__init__()
+                    self.logits = tf.keras.layers.Dense(actions)
+                    self.value = tf.keras.layers.Dense(1)
+
+                def call(self, x):
+                    return self.logits(x), self.value(x)
+
+                def act(self, obs):
+                    logits, value = self.predict(obs)
+                    return np.argmax(logits, axis=-1), value
+
+            def rollout(env, policy, steps):
+                obs = env.reset()
+                for _ in range(steps):
+                    action, _ = policy.act(obs[None, :])
+                    obs, reward, done, _ = env.step(int(action[0]))
+            """,
+            line=14,
+            fixed="""
+            import numpy as np
+            import tensorflow as tf
+
+            class Policy(tf.keras.Model):
+                def __init__(self, actions):
+                    super().__init__()
+                    self.logits = tf.keras.layers.Dense(actions)
+                    self.value = tf.keras.layers.Dense(1)
+
+                def call(self, x):
+                    return self.logits(x), self.value(x)
+
+                def act(self, obs):
+                    logits, value = self.predict_on_batch(obs)
+                    return np.argmax(logits, axis=-1), value
+
+            def rollout(env, policy, steps):
+                obs = env.reset()
+                for _ in range(steps):
+                    action, _ = policy.act(obs[None, :])
+                    obs, reward, done, _ = env.step(int(action[0]))
+            """,
+            applicability="unsafe",
+            why="a model's own method predicts on self; the rollout loop calls it every step",
+        ),
+        Invalid(
+            """
+            import random
+
+            import numpy as np
+            import tensorflow as tf
+
+            class Agent:
+                def __init__(self, n_actions):
+                    self.n_actions = n_actions
+                    self.model = tf.keras.Sequential([tf.keras.layers.Dense(32), tf.keras.layers.Dense(n_actions)])
+
+                def act(self, state):
+                    if random.random() < 0.1:
+                        return random.randrange(self.n_actions)
+                    return int(np.argmax(self.model.predict(state)[0]))
+
+            agent = Agent(2)
+            for episode in range(200):
+                state, done = env.reset(), False
+                while not done:
+                    state, reward, done, _ = env.step(agent.act(state))
+            """,
+            line=14,
+            fixed="""
+            import random
+
+            import numpy as np
+            import tensorflow as tf
+
+            class Agent:
+                def __init__(self, n_actions):
+                    self.n_actions = n_actions
+                    self.model = tf.keras.Sequential([tf.keras.layers.Dense(32), tf.keras.layers.Dense(n_actions)])
+
+                def act(self, state):
+                    if random.random() < 0.1:
+                        return random.randrange(self.n_actions)
+                    return int(np.argmax(self.model.predict_on_batch(state)[0]))
+
+            agent = Agent(2)
+            for episode in range(200):
+                state, done = env.reset(), False
+                while not done:
+                    state, reward, done, _ = env.step(agent.act(state))
+            """,
+            applicability="unsafe",
+            why="an agent method reached from the episode loop through an instance",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            q_net = keras.models.Sequential([keras.layers.Dense(32, activation="elu"), keras.layers.Dense(2)])
+
+            def choose(state, epsilon):
+                if np.random.rand() < epsilon:
+                    return np.random.randint(2)
+                return int(np.argmax(q_net.predict(state[np.newaxis])[0]))
+
+            def step_once(env, state, epsilon):
+                next_state, reward, done, info = env.step(choose(state, epsilon))
+                return next_state, done
+
+            for episode in range(600):
+                state = env.reset()
+                for step in range(200):
+                    state, done = step_once(env, state, 0.1)
+            """,
+            line=9,
+            fixed="""
+            import numpy as np
+            from tensorflow import keras
+
+            q_net = keras.models.Sequential([keras.layers.Dense(32, activation="elu"), keras.layers.Dense(2)])
+
+            def choose(state, epsilon):
+                if np.random.rand() < epsilon:
+                    return np.random.randint(2)
+                return int(np.argmax(q_net.predict_on_batch(state[np.newaxis])[0]))
+
+            def step_once(env, state, epsilon):
+                next_state, reward, done, info = env.step(choose(state, epsilon))
+                return next_state, done
+
+            for episode in range(600):
+                state = env.reset()
+                for step in range(200):
+                    state, done = step_once(env, state, 0.1)
+            """,
+            applicability="unsafe",
+            why="two helpers deep: choose() is called by step_once(), which the episode loop calls",
+        ),
+        Invalid(
+            """
+            import keras
+            import numpy as np
+
+            latent = keras.Input(shape=(2,))
+            decoder = keras.Model(latent, keras.layers.Dense(784)(latent))
+
+            class Vae(keras.Model):
+                def __init__(self, encoder, decoder):
+                    super().__init__()
+                    self.encoder = encoder
+                    self.decoder = decoder
+
+            vae = Vae(encoder, decoder)
+            for i, zy in enumerate(np.linspace(-1, 1, 30)):
+                for j, zx in enumerate(np.linspace(-1, 1, 30)):
+                    digit = vae.decoder.predict(np.array([[zx, zy]]), verbose=0)[0]
+            """,
+            line=16,
+            fixed="""
+            import keras
+            import numpy as np
+
+            latent = keras.Input(shape=(2,))
+            decoder = keras.Model(latent, keras.layers.Dense(784)(latent))
+
+            class Vae(keras.Model):
+                def __init__(self, encoder, decoder):
+                    super().__init__()
+                    self.encoder = encoder
+                    self.decoder = decoder
+
+            vae = Vae(encoder, decoder)
+            for i, zy in enumerate(np.linspace(-1, 1, 30)):
+                for j, zx in enumerate(np.linspace(-1, 1, 30)):
+                    digit = vae.decoder.predict_on_batch(np.array([[zx, zy]]))[0]
+            """,
+            applicability="unsafe",
+            why="a dotted receiver: the decoder of a Keras model, once per grid point",
+        ),
+        Invalid(
+            """
+            import keras_hub
+            import numpy as np
+
+            backbone = keras_hub.models.Backbone.from_preset("xception_41_imagenet")
+
+            def extract(dataset):
+                feats = []
+                for images, labels in dataset:
+                    feats.append(backbone.predict(images, verbose=0))
+                return np.concatenate(feats)
+            """,
+            line=9,
+            fixed="""
+            import keras_hub
+            import numpy as np
+
+            backbone = keras_hub.models.Backbone.from_preset("xception_41_imagenet")
+
+            def extract(dataset):
+                feats = []
+                for images, labels in dataset:
+                    feats.append(backbone.predict_on_batch(images))
+                return np.concatenate(feats)
+            """,
+            applicability="unsafe",
+            why="a backbone from a model hub's from_preset, once per dataset batch",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import tensorflow as tf
+            from sklearn.model_selection import train_test_split
+
+            def play_episode(policy_net, env, max_steps=200):
+                obs = env.reset()
+                for _ in range(max_steps):
+                    go_left = policy_net.predict(obs.reshape(1, -1))
+                    obs, reward, done, info = env.step(int(np.random.rand() > go_left))
+                    if done:
+                        break
+            """,
+            line=8,
+            fixed="""
+            import numpy as np
+            import tensorflow as tf
+            from sklearn.model_selection import train_test_split
+
+            def play_episode(policy_net, env, max_steps=200):
+                obs = env.reset()
+                for _ in range(max_steps):
+                    go_left = policy_net.predict_on_batch(obs.reshape(1, -1))
+                    obs, reward, done, info = env.step(int(np.random.rand() > go_left))
+                    if done:
+                        break
+            """,
+            applicability="unsafe",
+            why="a model parameter named like one; importing sklearn does not switch detection off",
+        ),
+        Invalid(
+            {
+                "network.py": """
+                    from tensorflow import keras
+
+                    class SmallVGG(keras.Model):
+                        def __init__(self, classes=10):
+                            super().__init__()
+                            self.head = keras.layers.Dense(classes)
+
+                        def call(self, x, training=None):
+                            return self.head(x)
+                    """,
+                "main.py": """
+                    import tensorflow as tf
+
+                    from network import SmallVGG
+
+                    net = SmallVGG()
+                    for epoch in range(250):
+                        for x, y in test_data:
+                            logits = net.predict(x)
+                    """,
+            },
+            path="main.py",
+            line=8,
+            fixed="""
+            import tensorflow as tf
+
+            from network import SmallVGG
+
+            net = SmallVGG()
+            for epoch in range(250):
+                for x, y in test_data:
+                    logits = net.predict_on_batch(x)
+            """,
+            applicability="unsafe",
+            why="an instance of a keras.Model subclass imported from the project",
+        ),
+        Invalid(
+            """
+            import os
+
+            os.environ["KERAS_BACKEND"] = "torch"
+
+            import keras
+            import numpy as np
+
+            def build():
+                return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+            model = build()
+            for state in states:
+                q = model.predict(state[None], verbose=0)
+                print(int(np.argmax(q)))
+            """,
+            line=13,
+            fixed="""
+            import os
+
+            os.environ["KERAS_BACKEND"] = "torch"
+
+            import keras
+            import numpy as np
+
+            def build():
+                return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+            model = build()
+            for state in states:
+                q = keras.ops.convert_to_numpy(model(state[None], training=False))
+                print(int(np.argmax(q)))
+            """,
+            applicability="safe",
+            why="Keras 3, a Sequential model, one sample per step: calling the model gives the same array",
+        ),
     ]
+
+
+def _input(call: ast.Call) -> ast.AST | None:
+    if call.args:
+        return None if isinstance(call.args[0], ast.Starred) else call.args[0]
+    return next((k.value for k in call.keywords if k.arg == "x"), None)
+
+
+def _looks_like_stream(expr: ast.AST) -> bool:
+    if isinstance(expr, ast.Call):
+        return isinstance(expr.func, ast.Attribute) and expr.func.attr in _STREAM_METHODS
+    name = last_name(expr)
+    return name is not None and any(w in _STREAM_WORDS for w in name.lower().split("_"))
+
+
+def _one_batch(expr: ast.AST) -> bool:
+    """Visibly one sample or one small slice: ``x[None]``, ``x[np.newaxis]``, ``np.expand_dims(x, 0)``,
+    ``x.reshape(1, -1)``, ``np.array([x])``, ``x[i:i + 1]``."""
+    if isinstance(expr, ast.Subscript):
+        index = expr.slice
+        first = index.elts[0] if isinstance(index, ast.Tuple) and index.elts else index
+        if (isinstance(first, ast.Constant) and first.value is None) or last_name(first) == "newaxis":
+            return True
+        if isinstance(first, ast.Slice) and first.lower is not None and isinstance(first.upper, ast.BinOp):
+            upper = first.upper
+            return (
+                isinstance(upper.op, ast.Add)
+                and ast.dump(upper.left) == ast.dump(first.lower)
+                and isinstance(upper.right, ast.Constant)
+                and upper.right.value == 1
+            )
+        return False
+    if not isinstance(expr, ast.Call):
+        return False
+    name = last_name(expr.func)
+    args = expr.args
+    if name == "expand_dims":
+        axis = args[1] if len(args) > 1 else next((k.value for k in expr.keywords if k.arg == "axis"), None)
+        return isinstance(axis, ast.Constant) and axis.value == 0
+    if name == "reshape":
+        shape = args[0] if isinstance(expr.func, ast.Attribute) and len(args) >= 1 else (args[1] if len(args) > 1 else None)
+        if isinstance(shape, ast.Tuple) and shape.elts:
+            shape = shape.elts[0]
+        return isinstance(shape, ast.Constant) and shape.value == 1
+    if name in ("array", "asarray") and args and isinstance(args[0], ast.List) and len(args[0].elts) == 1:
+        return not isinstance(args[0].elts[0], (ast.List, ast.Tuple, ast.Starred))
+    return False
+
+
+def _only_input(node, lookup):  # type: ignore[no-untyped-def]
+    """The libcst argument list of a predict call reduced to its input (``verbose=`` dropped)."""
+    import libcst as cst
+
+    kept = [a for a in node.args if not (a.keyword is not None and a.keyword.value == "verbose")]
+    return [kept[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+
+
+def _predict_on_batch(call: ast.Call) -> NodeEdit:
+    def build(node, lookup):  # type: ignore[no-untyped-def]
+        return node.with_changes(func=node.func.with_changes(attr=node.func.attr.with_changes(value="predict_on_batch")), args=_only_input(node, lookup))
+
+    return NodeEdit(call, build)
+
+
+def _call_model(call: ast.Call, keras_alias: str) -> NodeEdit:
+    def build(node, lookup):  # type: ignore[no-untyped-def]
+        import libcst as cst
+
+        argument = _only_input(node, lookup)[0].with_changes(keyword=None, equal=cst.MaybeSentinel.DEFAULT)
+        training = cst.Arg(
+            value=cst.Name("False"),
+            keyword=cst.Name("training"),
+            equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+        )
+        comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        forward = cst.Call(func=node.func.value, args=[argument.with_changes(comma=comma), training])
+        return cst.Call(func=cst.parse_expression(f"{keras_alias}.ops.convert_to_numpy"), args=[cst.Arg(forward)])
+
+    return NodeEdit(call, build)
+

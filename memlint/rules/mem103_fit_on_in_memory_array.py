@@ -1,101 +1,91 @@
-"""MEM103 fit-on-in-memory-array: Keras ``fit`` on arrays that ``np.load`` read whole from disk.
+"""MEM103 fit-on-in-memory-array: Keras ``fit`` on whole data arrays held in memory.
 
-``np.load("x.npy")`` without ``mmap_mode`` reads the whole file into memory, and ``fit`` then
-makes its own tensor copies of the arrays it is given: peak memory is about twice the data
-(tensorflow/tensorflow#40942). Streaming the file in batches through ``tf.data`` or a
-``keras.utils.PyDataset`` keeps one batch in memory. Report only: the rewrite changes how data
-is shuffled and fed, so it is the user's to make.
+``fit`` makes its own tensor copies of the arrays it is given: peak memory is about twice the data
+(tensorflow/tensorflow#40942). The arrays seen here: read whole by ``np.load`` (no ``mmap_mode``),
+built in memory item by item (a file read per item in a loop, then ``np.array`` / ``np.stack``;
+or labels one-hot encoded over a vocabulary with ``to_categorical``), or allocated with a literal shape above
+``min-array-mb``. Streaming batches through ``tf.data`` or a ``keras.utils.PyDataset`` keeps one
+batch in memory.
+
+Trigger: ``.fit(x, y, ...)``. Query: the flow's value of ``x`` or ``y`` (or, for a parameter,
+what callers pass) is such an array, and the receiver is a Keras model (or ``fit`` is called with Keras-only
+keywords). Report only: the rewrite changes how data is shuffled and fed.
 """
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
-from memlint.legacy_rule import Invalid, Rule, Valid
-from memlint.rules._keras import KERAS_LIBRARIES, KerasFacts, keras_facts
+from memlint.analysis import facts, keras
+from memlint.analysis.values import ARRAY, Value
+from memlint.rule import Invalid, Option, Rule, Valid
 
-_FIT_KEYWORDS = frozenset({"epochs", "batch_size", "validation_data", "validation_split", "callbacks", "steps_per_epoch"})
-# Methods and numpy functions whose result still holds the whole array (or a copy of it).
-_KEEPS_METHODS = frozenset({"astype", "reshape", "copy", "squeeze", "transpose", "swapaxes", "clip", "__getitem__"})
-_KEEPS_FUNCTIONS = frozenset(
-    {"numpy.asarray", "numpy.array", "numpy.expand_dims", "numpy.squeeze", "numpy.ascontiguousarray", "numpy.reshape", "numpy.float32"}
-)
+_WHY = {
+    "np.load": "that `np.load` read whole into memory",
+    "built": "built in memory item by item",
+    "sized": "of {size} allocated in memory",
+}
 
 
-def _x_argument(call: cst.Call) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.star:
-            return None
-        if arg.keyword is None or arg.keyword.value == "x":
-            return arg.value
-    return None
+def _data_arguments(call: ast.Call) -> list[ast.AST]:
+    """The ``x`` and ``y`` that ``fit`` is given (positional or by keyword)."""
+    found: list[ast.AST] = []
+    for arg in call.args[:2]:
+        if isinstance(arg, ast.Starred):
+            break
+        found.append(arg)
+    found.extend(k.value for k in call.keywords if k.arg in ("x", "y"))
+    return found
 
 
 class FitOnInMemoryArray(Rule):
     code = "MEM103"
     name = "fit-on-in-memory-array"
-    summary = "Keras `fit` on an array loaded whole with `np.load` (no `mmap_mode`)"
+    summary = "Keras `fit` on a whole array held in memory (`np.load` without mmap, built in a loop, large)"
     fix_availability = "none"
-    libraries = KERAS_LIBRARIES
+    libraries = facts.KERAS_LIBRARIES
+    options = (
+        Option(
+            "min-array-mb",
+            int,
+            1024,
+            "Report arrays whose literal shape (np.zeros, np.random.rand ...) holds at least this many MB.",
+        ),
+    )
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value != "fit" or "numpy" not in self.ctx.libraries:
+        if not isinstance(func, ast.Attribute) or func.attr != "fit":
             return
-        x = _x_argument(node)
-        if x is None:
+        held = next((v for v in map(self._held_array, _data_arguments(node)) if v is not None), None)
+        if held is None:
             return
-        facts = keras_facts(self.ctx)
-        function = self.ctx.enclosing_function()
-        scope = id(function) if function is not None else id(self.ctx.module)
-        load = self._whole_load(x, scope, facts, 0)
-        if load is None:
+        keyword_evidence = any(k.arg in facts.KERAS_FIT_KEYWORDS for k in node.keywords)
+        if not keyword_evidence and not keras.is_keras_model(self.file, func.value):
             return
-        keyword_evidence = any(a.keyword is not None and a.keyword.value in _FIT_KEYWORDS for a in node.args)
-        if not keyword_evidence and not facts.is_keras_model(func.value, function, self.ctx.enclosing_class()):
-            return
+        kind, _, size = held.origin.partition(":")
+        why = _WHY[kind].format(size=f"{int(size) / 2**20:,.0f} MB" if size else "")
         self.report(
             node,
-            "`fit` on an array that `np.load` read whole into memory: fit copies it again (peak about 2x the data); "
-            "stream batches with `tf.data` or a `keras.utils.PyDataset` over `np.load(..., mmap_mode='r')`",
+            f"`fit` on an array {why}: fit copies it again (peak about 2x the data); stream batches with "
+            "`tf.data` or a `keras.utils.PyDataset` (over `np.load(..., mmap_mode='r')` for files)",
         )
 
-    def _whole_load(self, expr: cst.BaseExpression, scope: int, facts: KerasFacts, depth: int) -> cst.Call | None:
-        """The ``np.load(...)`` call (without mmap) that ``expr`` still holds whole, if any."""
-        if depth > 6:
-            return None
-        if isinstance(expr, (cst.Subscript, cst.Attribute)):
-            return self._whole_load(expr.value, scope, facts, depth + 1)
-        if isinstance(expr, cst.BinaryOperation):
-            return self._whole_load(expr.left, scope, facts, depth + 1) or self._whole_load(expr.right, scope, facts, depth + 1)
-        if isinstance(expr, cst.Call):
-            name = self.ctx.qualname(expr.func)
-            if name == "numpy.load":
-                return None if self._mmapped(expr) else expr
-            if name in _KEEPS_FUNCTIONS and expr.args:
-                return self._whole_load(expr.args[0].value, scope, facts, depth + 1)
-            if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in _KEEPS_METHODS:
-                return self._whole_load(expr.func.value, scope, facts, depth + 1)
-            return None
-        if isinstance(expr, cst.Name):
-            values = facts.bindings.get((scope, expr.value))
-            if values is None:
-                values = facts.bindings.get((id(self.ctx.module), expr.value), [])
-            for value in values:
-                found = self._whole_load(value, scope, facts, depth + 1)
-                if found is not None:
-                    return found
+    def _held_array(self, x: ast.AST) -> Value | None:
+        """The whole array ``x`` holds, when it is one this rule reports."""
+        candidates = [self.file.flow_of(x).value_of(x)]
+        scope = self.file.enclosing_function(x)
+        if isinstance(x, ast.Name) and not candidates[0].known and scope is not None:
+            candidates = self.file.argument_values(scope, x.id)  # what callers pass
+        limit = (self.settings.get("min-array-mb") or 0) * 2**20
+        for value in candidates:
+            if value.kind != ARRAY:
+                continue
+            if value.origin in ("np.load", "built"):
+                return value
+            if value.origin.startswith("sized:") and limit and int(value.origin[6:]) >= limit:
+                return value
         return None
-
-    @staticmethod
-    def _mmapped(call: cst.Call) -> bool:
-        for index, arg in enumerate(call.args):
-            if arg.star:
-                return True  # cannot tell: stay silent
-            is_mmap = (arg.keyword is not None and arg.keyword.value == "mmap_mode") or (arg.keyword is None and index == 1)
-            if is_mmap:
-                return not (isinstance(arg.value, cst.Name) and arg.value.value == "None")
-        return False
 
     VALID = [
         Valid(
@@ -195,6 +185,96 @@ class FitOnInMemoryArray(Rule):
                 model.fit(x, epochs=1)
             """,
             why="numpy not imported",
+        ),
+        # Seen in real code since 0.1.
+        Valid(
+            """
+            import math
+
+            import tensorflow as tf
+
+            def train_on_texts(model, texts, batch_gen, batch_size, epochs, n_windows):
+                gen = batch_gen(texts, batch_size)
+                steps = max(math.floor(n_windows / batch_size), 1)
+                model.fit(gen, steps_per_epoch=steps, epochs=epochs)
+            """,
+            why="batches stream from a Python generator; no whole array is built",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import keras
+
+            model = keras.Sequential([keras.layers.Dense(1)])
+            x = np.zeros((1000, 32), dtype="float32")
+            model.fit(x, x[:, :1], epochs=1)
+            """,
+            why="a literal shape of 125 KB, far under min-array-mb",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import tensorflow as tf
+            from sklearn.ensemble import RandomForestClassifier
+
+            def train(paths, labels):
+                rows = []
+                for path in paths:
+                    rows.append(np.load(path).ravel())
+                forest = RandomForestClassifier()
+                forest.fit(np.array(rows), labels)
+                return forest
+            """,
+            why="an sklearn forest's fit, in a file that imports TensorFlow",
+        ),
+        Valid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            def train(model, make_sample):
+                xs = []
+                for i in range(3):
+                    xs.append(make_sample(i))
+                model.fit(np.array(xs), epochs=1)
+            """,
+            why="a list built over three literal iterations is not a data set",
+        ),
+        Valid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            def to_sequences(size, obs):
+                x, y = [], []
+                for i in range(len(obs) - size):
+                    x.append([[v] for v in obs[i:i + size]])
+                    y.append(obs[i + size])
+                return np.array(x), np.array(y)
+
+            x_train, y_train = to_sequences(10, spots)
+            model = keras.Sequential([keras.layers.LSTM(64), keras.layers.Dense(1)])
+            model.fit(x_train, y_train, epochs=100)
+            """,
+            why="windows cut from a series already in memory: no data set is read, nothing shows a size",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import tensorflow as tf
+
+            class Agent:
+                def __init__(self):
+                    self.model = tf.keras.Sequential([tf.keras.layers.Dense(2)])
+
+                def learn(self, batch_samples):
+                    states, targets = [], []
+                    for s, a, r, next_s, done in batch_samples:
+                        states.append(s.flatten())
+                        targets.append(self.target(s, a, r, next_s, done))
+                    return self.model.fit(x=np.array(states), y=np.array(targets), epochs=1, verbose=0)
+            """,
+            why="a replay minibatch assembled per step",
         ),
     ]
 
@@ -309,5 +389,98 @@ class FitOnInMemoryArray(Rule):
             """,
             line=8,
             why="fancy-indexed fold of a whole load (another copy)",
+        ),
+        # Seen in real code since 0.1 (issue #11's Keras shapes).
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow.keras.preprocessing import sequence
+            from tensorflow.keras.utils import to_categorical
+
+            def train_on_texts(model, texts, encode, vocab_size, max_len, epochs):
+                x, y = [], []
+                for text in texts:
+                    windows, nexts = encode(text)
+                    x.extend(windows)
+                    y.extend(nexts)
+                x = sequence.pad_sequences(x, maxlen=max_len)
+                y = to_categorical(np.array(y), vocab_size)
+                model.fit(x, y, batch_size=128, epochs=epochs)
+            """,
+            line=13,
+            why="every training window encoded into padded and one-hot arrays in memory",
+        ),
+        Invalid(
+            {
+                "util.py": """
+                    import os
+
+                    import numpy as np
+                    from PIL import Image
+
+                    def load_folder(x_dir, y_dir):
+                        xs, ys = [], []
+                        for name in os.listdir(x_dir):
+                            xs.append(np.asarray(Image.open(x_dir + name), dtype="uint8") / 255.0)
+                            ys.append(np.asarray(Image.open(y_dir + name), dtype="uint8") / 255.0)
+                        return np.array(xs), np.array(ys)
+                    """,
+                "train.py": """
+                    import tensorflow as tf
+
+                    from util import load_folder
+
+                    def train(model, x_dir, y_dir, epochs=10):
+                        x, y = load_folder(x_dir, y_dir)
+                        model.fit(x, y, batch_size=32, epochs=epochs, validation_split=0.2)
+                    """,
+            },
+            path="train.py",
+            line=7,
+            why="a helper in another module opens every image into a list and returns it as arrays",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+            def train_model(x_train, y_train, epochs, batch_size):
+                model = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(2, activation="softmax")])
+                model.compile(optimizer="adam", loss="categorical_crossentropy")
+                model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs)
+                return model
+
+            if __name__ == "__main__":
+                images = np.load("all_images.npy")
+                images = images.astype("float32") / 255
+                train_model(images, keras.utils.to_categorical(np.load("labels.npy"), 2), 30, 512)
+            """,
+            line=7,
+            why="fit on a parameter; the script's only call passes a whole np.load",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import keras
+
+            model = keras.Sequential([keras.layers.Dense(10)])
+            x = np.random.rand(2_000_000, 784)
+            model.fit(x, np.zeros(2_000_000), epochs=1)
+            """,
+            line=6,
+            why="a literal shape of 12 GB, above min-array-mb",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            import keras
+
+            model = keras.Sequential([keras.layers.Dense(10)])
+            x = np.zeros((100_000, 784), dtype="float32")
+            model.fit(x, epochs=1)
+            """,
+            line=6,
+            options={"min-array-mb": 100},
+            why="314 MB, above a configured min-array-mb of 100",
         ),
     ]

@@ -1,0 +1,218 @@
+"""How many elements a tensor or array holds, when the source spells it out.
+
+A rule that judges size (a "whole data set" that is 100 scalars made two lines above, a "dead
+tensor" that is a noise schedule of 1,000 floats) asks here. The answer is an element count or
+None (unknown: loaded, computed by a model, shaped by a variable). Only literal shapes count;
+elementwise arithmetic keeps the size of its largest operand, and a name has the size of its
+last binding before the point asked about, in the same scope.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from memlint.analysis.syntax import iter_scope, last_name, target_names
+
+if TYPE_CHECKING:
+    from memlint.analysis.file import FileAnalysis
+
+# Creation functions whose positional arguments (or a shape tuple, or ``size=``) are the shape.
+SHAPED_CREATIONS = frozenset(
+    {"zeros", "ones", "empty", "full", "rand", "randn", "random", "random_sample", "standard_normal", "eye"}
+)
+# Creation functions whose size is a count argument: (index of the count, default when absent).
+COUNTED_CREATIONS = {"linspace": (2, 50), "logspace": (2, 50), "arange": (None, None)}
+# Random generators that take ``size=`` (or a shape after the distribution's parameters).
+SIZED_RANDOM = frozenset({"uniform", "normal", "randint", "integers", "choice", "binomial", "poisson", "beta", "gamma"})
+# Methods and library functions that keep their input's size (elementwise, casts, moves, sorts).
+SIZE_KEEPING_METHODS = frozenset(
+    {
+        "to", "cuda", "cpu", "float", "double", "half", "long", "int", "bool", "clone", "detach", "contiguous",
+        "sqrt", "exp", "log", "abs", "pow", "sin", "cos", "tanh", "sigmoid", "relu", "clamp", "clip",
+        "cumprod", "cumsum", "flip", "reshape", "view", "squeeze", "unsqueeze", "flatten", "ravel", "astype",
+        "copy", "numpy", "sort", "transpose", "permute", "t", "neg", "reciprocal", "square", "rsqrt",
+    }
+)
+_LIBRARIES = ("torch", "numpy")
+_MAX_DEPTH = 6
+
+
+def _literal_int(expr: ast.AST | None) -> int | None:
+    if isinstance(expr, ast.Constant) and type(expr.value) is int and expr.value >= 0:
+        return expr.value
+    return None
+
+
+def _shape_product(parts: list[ast.AST]) -> int | None:
+    """The product of a shape written as literals: ``(100, 1)``, ``100, 1``, ``[3]``."""
+    if len(parts) == 1 and isinstance(parts[0], (ast.Tuple, ast.List)):
+        parts = list(parts[0].elts)
+    total = 1
+    for part in parts:
+        value = _literal_int(part)
+        if value is None:
+            return None
+        total *= value
+    return total
+
+
+def _literal_sequence_length(expr: ast.AST) -> int | None:
+    """Elements of a nested literal list or tuple of numbers: ``[[0.1, 0.2], [0.3, 0.4]]`` is 4."""
+    if isinstance(expr, ast.Constant) and type(expr.value) in (int, float, bool):
+        return 1
+    if isinstance(expr, ast.UnaryOp):
+        return _literal_sequence_length(expr.operand)
+    if isinstance(expr, (ast.List, ast.Tuple)):
+        total = 0
+        for element in expr.elts:
+            inner = _literal_sequence_length(element)
+            if inner is None:
+                return None
+            total += inner
+        return total
+    return None
+
+
+def creation_elements(file: "FileAnalysis", call: ast.Call) -> int | None:
+    """Elements made by a torch / NumPy creation call whose shape is literal, or by a NumPy random
+    generator's method (``rng.rand(100, 1)``); None for any other call."""
+    qualified = file.qualname(call.func)
+    method = last_name(call.func)
+    if method is None:
+        return None
+    library_call = qualified is not None and qualified.split(".")[0] in _LIBRARIES
+    generator_call = not library_call and isinstance(call.func, ast.Attribute) and _is_random_generator(file, call.func.value)
+    if not (library_call or generator_call):
+        return None
+    positional = [a for a in call.args if not isinstance(a, ast.Starred)]
+    size_keyword = next((k.value for k in call.keywords if k.arg in ("size", "shape")), None)
+    if method in ("tensor", "array", "asarray", "as_tensor", "Tensor", "FloatTensor", "LongTensor") and positional:
+        return _literal_sequence_length(positional[0])
+    if method in COUNTED_CREATIONS:
+        index, default = COUNTED_CREATIONS[method]
+        if index is None:  # arange(stop) / arange(start, stop[, step])
+            bounds = [_literal_int(a) for a in positional[:3]]
+            if not bounds or any(b is None for b in bounds):
+                return None
+            start, stop = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
+            step = bounds[2] if len(bounds) == 3 and bounds[2] else 1
+            return max(0, -(-(stop - start) // step))  # type: ignore[operator]
+        count = positional[index] if len(positional) > index else next((k.value for k in call.keywords if k.arg in ("steps", "num")), None)
+        return default if count is None else _literal_int(count)
+    if size_keyword is not None:
+        return _shape_product([size_keyword])
+    if method in SHAPED_CREATIONS and positional:
+        if method == "full":
+            positional = positional[:1]
+        return _shape_product(positional)
+    if method in SIZED_RANDOM:
+        return 1 if positional else None  # a single draw when no size is given
+    return None
+
+
+def _is_random_generator(file: "FileAnalysis", expr: ast.AST) -> bool:
+    """``np.random.RandomState(0)``, ``np.random.default_rng()`` or a name bound to one."""
+    if isinstance(expr, ast.Call):
+        name = file.qualname(expr.func) or ""
+        return name.startswith("numpy.random.") and name.rsplit(".", 1)[-1] in ("RandomState", "default_rng", "Generator")
+    if isinstance(expr, ast.Name):
+        scope = file.enclosing_function(expr) or file.tree
+        bound = binding_before(scope, expr.id, expr)
+        return bound is not None and _is_random_generator(file, bound)
+    return False
+
+
+def binding_before(scope: ast.AST, name: str, point: ast.AST) -> ast.AST | None:
+    """The value expression of the last plain assignment of ``name`` in ``scope`` that comes before
+    ``point`` in the source; None when there is none or it is not a plain one (a loop target,
+    an unpacking of a call, an augmented assignment)."""
+    found: ast.AST | None = None
+    line = getattr(point, "lineno", 0)
+    for node in iter_scope(scope):
+        if getattr(node, "lineno", line) >= line:
+            continue
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id == name:
+                    found = node.value
+                elif isinstance(target, (ast.Tuple, ast.List)) and name in target_names(target):
+                    found = _unpacked(target, node.value, name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            found = node.value
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.AsyncFor, ast.With)) and name in _bound_by(node):
+            found = None
+    return found
+
+
+def _bound_by(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.AugAssign):
+        return target_names(node.target)
+    if isinstance(node, (ast.For, ast.AsyncFor)):
+        return target_names(node.target)
+    if isinstance(node, ast.With):
+        return [n for item in node.items if item.optional_vars is not None for n in target_names(item.optional_vars)]
+    return []
+
+
+def _unpacked(target: ast.Tuple | ast.List, value: ast.AST, name: str) -> ast.AST | None:
+    """``a, b = x, y`` binds ``a`` to ``x``; any other unpacking is not followed."""
+    if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+        for element, part in zip(target.elts, value.elts):
+            if isinstance(element, ast.Name) and element.id == name:
+                return part
+            if isinstance(element, (ast.Tuple, ast.List)) and name in target_names(element):
+                return _unpacked(element, part, name)
+    return None
+
+
+def expression_elements(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> int | None:
+    """Elements of the tensor or array ``expr`` evaluates to, when the source spells the shape of
+    everything it is made from; None otherwise."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(expr, ast.Constant):
+        return 1 if type(expr.value) in (int, float, bool) else None
+    if isinstance(expr, ast.Name):
+        scope = file.enclosing_function(expr) or file.tree
+        bound = binding_before(scope, expr.id, file.statement_of(expr) or expr)
+        return expression_elements(file, bound, depth + 1) if bound is not None else None
+    if isinstance(expr, ast.BinOp):
+        return _largest([expression_elements(file, expr.left, depth + 1), expression_elements(file, expr.right, depth + 1)])
+    if isinstance(expr, ast.UnaryOp):
+        return expression_elements(file, expr.operand, depth + 1)
+    if isinstance(expr, ast.Subscript):
+        return expression_elements(file, expr.value, depth + 1)  # a slice is no larger
+    if isinstance(expr, ast.Call):
+        made = creation_elements(file, expr)
+        if made is not None:
+            return made
+        func = expr.func
+        if isinstance(func, ast.Attribute) and func.attr in SIZE_KEEPING_METHODS and file.qualname(func) is None:
+            return expression_elements(file, func.value, depth + 1)
+        qualified = file.qualname(func)
+        if qualified is not None and qualified.split(".")[0] in _LIBRARIES and expr.args:
+            # torch.sqrt(x), np.sort(x, axis=0), np.radians(x): elementwise or reordering.
+            if last_name(func) in SIZE_KEEPING_METHODS or last_name(func) in _ELEMENTWISE_FUNCTIONS:
+                return expression_elements(file, expr.args[0], depth + 1)
+        return None
+    if isinstance(expr, ast.Attribute) and expr.attr in ("T", "data", "real", "imag"):
+        return expression_elements(file, expr.value, depth + 1)
+    return None
+
+
+_ELEMENTWISE_FUNCTIONS = frozenset(
+    {
+        "radians", "degrees", "sinh", "cosh", "arcsin", "arccos", "arctan", "tan", "log1p", "expm1", "log2",
+        "log10", "floor", "ceil", "round", "sign", "maximum", "minimum", "where", "asarray", "ascontiguousarray",
+        "from_numpy", "as_tensor", "tensor", "array",
+    }
+)
+
+
+def _largest(sizes: list[int | None]) -> int | None:
+    known = [s for s in sizes if s is not None]
+    if len(known) != len(sizes):
+        return None
+    return max(known) if known else None
+
