@@ -502,7 +502,7 @@ def model_callee(file: FileAnalysis, call: ast.Call, trained: frozenset[str]) ->
         return None
     name = name[: -len(".forward")] if name.endswith(".forward") else name
     last = name.split(".")[-1]
-    if facts.NOT_MODEL_CALLEE.search(last):
+    if facts.NOT_MODEL_CALLEE.search(last) or facts.MODEL_VERB_CALLEE.match(last):
         return None
     if facts.MODEL_LIKE_CALLEE.search(last) or name in trained:
         return name

@@ -2288,4 +2288,22 @@ EvalWithoutNoGrad.VALID += [
             """,
         why="the same two-phase function, but no caller selects evaluation (every call passes True)",
     ),
+    Valid(
+        code="""
+            import torch
+
+
+            def train(unet, accelerator, loader, optimizer, make_pipeline, out_dir):
+                for step, batch in enumerate(loader):
+                    loss = unet(batch["x"]).pow(2).mean()
+                    accelerator.backward(loss)
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    if step % 500 == 0:
+                        pipeline = make_pipeline(unet=accelerator.unwrap_model(unet))
+                        pipeline.enable_model_cpu_offload()
+                        pipeline.save_pretrained(out_dir)
+            """,
+        why="a periodic checkpoint: unwrap_model and enable_model_cpu_offload take a model, they run no forward",
+    ),
 ]
