@@ -360,6 +360,9 @@ class EvalWithoutNoGrad(Rule):
         conditional: bool = False,
         whole_allowed: bool = True,
     ) -> None:
+        exposed = [item for item in exposed if not _under_tensorflow(self.file, item[0])]
+        if not exposed:
+            return  # TensorFlow code in a file that also uses torch (a notebook comparing frameworks)
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
         units = evaluation_units(self.file, exposed, start)
         whole = (
@@ -453,6 +456,22 @@ class EvalWithoutNoGrad(Rule):
 
 
 
+
+
+def _under_tensorflow(file, call: ast.Call) -> bool:  # type: ignore[no-untyped-def]
+    """Inside ``with tf.GradientTape()`` or a ``@tf.function``: TensorFlow's autograd, not torch's."""
+    for node in ancestors(call):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                expr = item.context_expr
+                if isinstance(expr, ast.Call) and (file.qualname(expr.func) or "").endswith("GradientTape"):
+                    return True
+        if isinstance(node, FunctionNode):
+            for decorator in node.decorator_list:  # type: ignore[attr-defined]
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if (file.qualname(target) or "").startswith("tensorflow."):
+                    return True
+    return False
 
 
 EvalWithoutNoGrad.VALID = [
@@ -2305,5 +2324,35 @@ EvalWithoutNoGrad.VALID += [
                         pipeline.save_pretrained(out_dir)
             """,
         why="a periodic checkpoint: unwrap_model and enable_model_cpu_offload take a model, they run no forward",
+    ),
+    Valid(
+        code="""
+            import tensorflow as tf
+            import torch
+
+            W = tf.Variable(tf.random.normal((4, 1)))
+            b = tf.Variable(tf.zeros((1,)))
+
+
+            def model(x, W, b):
+                return tf.matmul(x, W) + b
+
+
+            @tf.function
+            def training_step(inputs, targets):
+                with tf.GradientTape() as tape:
+                    predictions = model(inputs, W, b)
+                    loss = tf.reduce_mean(tf.square(predictions - targets))
+                grads = tape.gradient(loss, [W, b])
+                W.assign_sub(grads[0] * 0.1)
+                b.assign_sub(grads[1] * 0.1)
+                return loss
+
+
+            for step in range(10):
+                training_step(tf.random.normal((8, 4)), tf.random.normal((8, 1)))
+            torch_model = torch.nn.Linear(4, 1)
+            """,
+        why="TensorFlow's own training step in a file that also imports torch (a notebook comparing frameworks)",
     ),
 ]
