@@ -244,6 +244,8 @@ class RuleTally:
 def tally(findings: list[Finding], gone: list[Verdict]) -> dict[str, RuleTally]:
     table: dict[str, RuleTally] = defaultdict(RuleTally)
     for finding in findings:
+        if finding.code is None:
+            continue  # a file memlint could not read (JSON entries with no code, as ruff writes them)
         entry = table[finding.code]
         entry.findings += 1
         if finding.verdict is None:

@@ -90,9 +90,15 @@ class FixWriter:
         except Exception as exc:  # ParserSyntaxError, RecursionError, libcst's native errors
             # Python reads this file (the analysis did) but libcst cannot (mixed tabs): the
             # checker prepares an equivalent text and tries again (memlint/parsing.py)
+            detail = str(getattr(exc, "message", "") or "").strip().splitlines()
+            row = getattr(exc, "raw_line", None)
+            column = getattr(exc, "raw_column", None)
             raise ParseFailure(
-                f"Python accepts this file but libcst, memlint's fix writer, cannot read it ({type(exc).__name__})",
-                kind="libcst",
+                "Python accepts this file but libcst, memlint's fix writer, cannot read it: "
+                + (detail[0] if detail else type(exc).__name__),
+                row,
+                column + 1 if isinstance(column, int) else None,
+                "libcst",
             ) from None
         positions = MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
         self.index: dict[tuple[int, int, int, int], list[Any]] = {}

@@ -129,14 +129,19 @@ def test_mixed_tabs_that_python_accepts_are_checked_and_fixed(memlint, tmp_path)
 
 
 # ---------------------------------------------------------------------------- item 13: libcst's limits
-def test_code_python_accepts_but_libcst_cannot_read_is_refused_in_one_line(memlint, tmp_path):
+def test_code_python_accepts_but_libcst_cannot_read_is_checked_and_its_fix_refused(memlint, tmp_path):
+    # The analysis reads CPython's tree, so the file is checked; only writing a fix needs libcst.
     path = tmp_path / "strings.py"
-    path.write_text("import torch\n\nNAMES = (" + " ".join(["'a'"] * 6000) + ")\n")
+    path.write_text(EVAL_LOOP + "\nNAMES = (" + " ".join(["'a'"] * 6000) + ")\n")
+    before = path.read_bytes()
     compile(path.read_text(), "strings.py", "exec")
+    checked = memlint("check", "--no-cache", "strings.py", cwd=tmp_path)
+    assert checked.returncode == 1 and f"strings.py:{EVAL_LOOP_ROW}:{EVAL_LOOP_COL}: MEM001" in checked.stdout
     result = memlint("check", "--no-cache", "--fix", "strings.py", cwd=tmp_path)
     assert result.returncode == 2
     [line, *_] = one_line(result.stderr)
-    assert line.startswith("strings.py:3:") and "Python accepts this file but libcst, memlint's parser, cannot" in line
+    assert line.startswith("strings.py:") and "Python accepts this file but libcst, memlint's fix writer, cannot" in line
+    assert path.read_bytes() == before
 
 
 @pytest.mark.slow
