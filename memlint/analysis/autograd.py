@@ -117,7 +117,8 @@ def scope_events(file: FileAnalysis, scope: ast.AST) -> ScopeEvents:
         elif isinstance(node, ast.Attribute) and node.attr == "grad" and isinstance(node.ctx, ast.Load):
             events.items.append(("grad", node))
         elif isinstance(node, ast.keyword) and node.arg == "requires_grad" and not is_constant(node.value, False):
-            events.items.append(("grad", node))
+            # Inputs that ask for gradients: only a sign, since nothing may ever take them.
+            events.items.append(("grad_input", node))
         elif isinstance(node, ast.Return):
             events.returns.append(node)
         elif isinstance(node, (ast.Yield, ast.YieldFrom, ast.Await)):
@@ -397,14 +398,38 @@ def trained_receivers(file: FileAnalysis) -> frozenset[str]:
             if name is None:
                 continue
             last = name.split(".")[-1]
-            if (
-                facts.MODEL_LIKE_CALLEE.search(last)
-                and not facts.NOT_MODEL_CALLEE.search(last)
-                and file.qualname(node.func) is None  # type: ignore[attr-defined]
-            ):
+            if facts.NOT_MODEL_CALLEE.search(last) or file.qualname(node.func) is not None:  # type: ignore[attr-defined]
+                continue
+            if facts.MODEL_LIKE_CALLEE.search(last) or file.flow(scope).value_of(node.func).kind == "model":  # type: ignore[attr-defined]
                 trained.add(name)
+        trained |= _callees_reaching_backward(file, scope)
     file.__dict__["_trained_receivers"] = frozenset(trained)
     return file.__dict__["_trained_receivers"]
+
+
+def _callees_reaching_backward(file: FileAnalysis, scope: ast.AST) -> set[str]:
+    """Parameters called like a model whose output is assigned to a name that reaches backward
+    (``fake = gen(noise)`` before ``loss.backward()``): a network under any name, such as ``gen``."""
+    if not isinstance(scope, FunctionNode):
+        return set()
+    params = set(param_names(scope))
+    reach = file.flow(scope).reach
+    found: set[str] = set()
+    for node in iter_scope(scope):
+        if not isinstance(node, ast.Assign):
+            continue
+        if not {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)} & reach:
+            continue
+        for call in ast.walk(node.value):
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in params
+                and call.args
+                and not facts.NOT_MODEL_CALLEE.search(call.func.id)
+            ):
+                found.add(call.func.id)
+    return found
 
 
 def attributes_reaching_backward(file: FileAnalysis) -> frozenset[str]:
@@ -419,3 +444,68 @@ def attributes_reaching_backward(file: FileAnalysis) -> frozenset[str]:
                     found |= {name for name in file.flow(definition, 1).reach if "." in name}
         cached = file.__dict__["_attributes_reaching_backward"] = frozenset(found)
     return cached
+
+
+def under_flag(node: ast.AST, flag: str, scope: ast.AST) -> bool:
+    """``node`` sits in the body of an ``if <flag>:`` (not its else) within ``scope``."""
+    child = node
+    for outer in ancestors(node):
+        if outer is scope:
+            return False
+        if isinstance(outer, ast.If) and isinstance(outer.test, ast.Name) and outer.test.id == flag and child in outer.body:
+            return True
+        child = outer
+    return False
+
+
+def passes_false(call: ast.Call, func: ast.AST, flag: str) -> bool:
+    """The call hands ``False`` for the parameter ``flag`` of ``func`` (by position or keyword), or
+    leaves out a parameter that defaults to ``False``."""
+    names = param_names(func)
+    offset = 1 if names and names[0] in ("self", "cls") and isinstance(call.func, ast.Attribute) else 0
+    for kw in call.keywords:
+        if kw.arg == flag:
+            return is_constant(kw.value, False)
+    index = names.index(flag) - offset if flag in names else -1
+    if 0 <= index < len(call.args):
+        return is_constant(call.args[index], False)
+    args = func.args  # type: ignore[attr-defined]
+    positional = [*args.posonlyargs, *args.args]
+    defaults = dict(zip([a.arg for a in positional[len(positional) - len(args.defaults):]], args.defaults))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    return is_constant(defaults.get(flag), False)
+
+
+def result_feeds_training(owner: FileAnalysis, call: ast.Call) -> bool:
+    """The value a call returns can reach a backward pass where it is called (it is not only
+    printed, saved or logged)."""
+    stmt = owner.statement_of(call)
+    if isinstance(stmt, ast.Expr):
+        return any(
+            isinstance(node, ast.Call) and call_kind(owner, node) == "grad" for node in ast.walk(stmt)
+        )
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        flow = owner.flow(owner.enclosing_function(call) or owner.tree)
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        return bool(names & flow.reach) or not names
+    return True
+
+
+def model_callee(file: FileAnalysis, call: ast.Call, trained: frozenset[str]) -> str | None:
+    """The dotted name of a model a call runs (``model(x)``, ``self.netG(x)``, ``gen.forward(z)``):
+    a value the flow knows to be a model, or a model-like name this file trains."""
+    from memlint.analysis.values import MODEL
+
+    name = dotted(call.func)
+    if name is None:
+        return None
+    name = name[: -len(".forward")] if name.endswith(".forward") else name
+    last = name.split(".")[-1]
+    if facts.NOT_MODEL_CALLEE.search(last) or facts.MODEL_VERB_CALLEE.match(last):
+        return None
+    if facts.MODEL_LIKE_CALLEE.search(last) or name in trained:
+        return name
+    if file.flow_of(call).value_of(call.func).kind == MODEL:
+        return name
+    return None

@@ -139,6 +139,14 @@ LOSS_PART_NAME = re.compile(r"^(loss|mse|ce|bce|nll|kl|kld|l1|l2|cross_entropy|c
 # Callees of a model in evaluation code (MEM001's "evaluation by name").
 MODEL_LIKE_CALLEE = re.compile(r"model|net|encoder|decoder|generator|backbone|classifier", re.IGNORECASE)
 NOT_MODEL_CALLEE = re.compile(r"loss|crit|metric|optim|sched|writer|logger|scaler", re.IGNORECASE)
+# A function named for what it does to a model (``accelerator.unwrap_model(unet)``,
+# ``pipe.enable_model_cpu_offload()``, ``get_peft_model_state_dict(m)``) is no forward pass of it.
+MODEL_VERB_CALLEE = re.compile(
+    r"^_*(unwrap|wrap|enable|disable|get|set|save|load|build|create|make|prepare|init|freeze|unfreeze|print|count"
+    r"|export|push|copy|compile|register|summari[sz]e|log|plot|show|draw|visuali[sz]e|update|apply|convert|cast"
+    r"|replace|patch|add|remove|move|offload|sync|broadcast|clip|zero|reset|check|is|has)_",
+    re.IGNORECASE,
+)
 OPTIMIZER_NAME = re.compile(r"optim|^opt$|^opt_|_opt$|^scaler$")
 
 # ---------------------------------------------------------------------------------- loggers

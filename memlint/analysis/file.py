@@ -659,17 +659,9 @@ class FileAnalysis:
         an array or a definition (not a running value such as a loss tensor)."""
         from memlint.analysis.values import UNK
 
-        if name in self.classes:
-            from memlint.analysis.values import class_ref
-
-            return class_ref(self.qualified_name(self.classes[name]))
-        if name in self.imports and self.project is not None and name not in self.module_assigned:
-            located = self.project.resolve_class(self, name)
-            if located is not None:
-                from memlint.analysis.values import class_ref
-
-                owner, cls = located
-                return class_ref(owner.qualified_name(cls))
+        found = self.class_value(name)
+        if found.known:
+            return found
         if name not in self.module_assigned or self.__dict__.get("_module_flow_running"):
             return UNK
         self.__dict__["_module_flow_running"] = True
@@ -678,6 +670,19 @@ class FileAnalysis:
         finally:
             self.__dict__["_module_flow_running"] = False
         return value if value.kind in _DEFINITION_KINDS else UNK
+
+    def class_value(self, name: str):  # -> Value
+        """A class this file defines, or imports from the project, as a value (unknown otherwise)."""
+        from memlint.analysis.values import UNK, class_ref
+
+        if name in self.classes:
+            return class_ref(self.qualified_name(self.classes[name]))
+        if name in self.imports and self.project is not None and name not in self.module_assigned:
+            located = self.project.resolve_class(self, name)
+            if located is not None:
+                owner, cls = located
+                return class_ref(owner.qualified_name(cls))
+        return UNK
 
     @cached_property
     def module_assigned(self) -> frozenset[str]:

@@ -578,7 +578,7 @@ class Flow:
         if name in ("True", "False", "None"):
             return NUM
         if isinstance(self.scope, ast.Module):
-            return UNK
+            return self.file.class_value(name)
         if name in self.file.module_functions:
             return function_ref(self.file.qualified_name(self.file.module_functions[name]))
         return self.file.global_value(name)
@@ -663,6 +663,8 @@ class Flow:
         callee = self.env.get(name) if isinstance(func, ast.Name) else None
         if callee is None and isinstance(func, ast.Name):
             callee = self._global_value(func.id)
+        if callee is not None and isinstance(func, ast.Name):
+            self.values[id(func)] = callee
         if callee is None or callee.kind == "unknown":
             callee = self.value_of(func)
         if callee.kind == CLASS:

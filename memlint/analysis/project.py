@@ -214,7 +214,7 @@ class Project:
         self.root = root
         self.summaries: dict[str, FileSummary] = {}
         self.by_module: dict[str, FileSummary] = {}
-        self.callers_by_callee: dict[str, list[tuple[FileSummary, CallSite]]] = {}
+        self._callers: dict[str, list[tuple[FileSummary, CallSite]]] | None = None
         for summary in summaries:
             self.add(summary)
         self._analyses: dict[str, "FileAnalysis | None"] = {}
@@ -225,16 +225,28 @@ class Project:
         old = self.summaries.get(summary.path)
         if old is not None:
             self.by_module.pop(old.module, None)
-            for site in old.calls:
-                sites = self.callers_by_callee.get(site.callee, [])
-                sites[:] = [(s, c) for s, c in sites if s is not old]
         self.summaries[summary.path] = summary
         self.by_module[summary.module] = summary
-        for site in summary.calls:
-            self.callers_by_callee.setdefault(site.callee, []).append((summary, site))
-        self.__dict__.pop("_guarded", None)
+        self._callers = None
         self._guarded = {}
         self.__dict__.get("_analyses", {}).pop(summary.path, None)
+
+    @property
+    def callers_by_callee(self) -> dict[str, list[tuple[FileSummary, CallSite]]]:
+        """Call sites by the qualified name of the function they reach: ``self.validate()`` in a
+        subclass counts for the base class that defines ``validate``."""
+        if self._callers is None:
+            found: dict[str, list[tuple[FileSummary, CallSite]]] = {}
+            canonical: dict[str, str] = {}
+            for summary in self.summaries.values():
+                for site in summary.calls:
+                    name = canonical.get(site.callee)
+                    if name is None:
+                        located = self.locate(site.callee)
+                        name = canonical[site.callee] = f"{located[0].module}.{located[1]}" if located else site.callee
+                    found.setdefault(name, []).append((summary, site))
+            self._callers = found
+        return self._callers
 
     @property
     def modules(self) -> frozenset[str]:

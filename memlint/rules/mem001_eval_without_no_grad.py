@@ -35,6 +35,11 @@ from memlint.analysis.autograd import (
     ScopeEvents,
     eval_switch_receiver,
     evaluation_units,
+    model_callee,
+    passes_false,
+    result_feeds_training,
+    statement_needs_grad,
+    under_flag,
     helper_runs_model,
     method_runs_model,
     trained_receivers,
@@ -46,7 +51,7 @@ from memlint.analysis.autograd import (
     top_statement,
     train_switch_receiver,
 )
-from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant
+from memlint.analysis.syntax import FunctionNode, ancestors, is_constant, iter_scope
 from memlint.analysis.values import NUMBER, SEQ
 from memlint.fixes import add_decorator, wrap_with
 from memlint.rule import Fix, Invalid, Rule, Valid
@@ -69,6 +74,8 @@ SAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():`"
 UNSAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():` (check what it returns)"
 SAFE_DECORATOR = "Decorate the function with `@torch.no_grad()`"
 UNSAFE_DECORATOR = "Decorate the function with `@torch.no_grad()` (check what it returns)"
+SAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):`"
+UNSAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):` (check what it returns)"
 
 
 
@@ -106,7 +113,14 @@ class EvalWithoutNoGrad(Rule):
     summary = "Evaluation forward pass runs with autograd recording (no `torch.no_grad()`)"
     fix_availability = "sometimes"
     severity = "error"
-    fix_kinds = {SAFE_MESSAGE: "safe", UNSAFE_MESSAGE: "unsafe", SAFE_DECORATOR: "safe", UNSAFE_DECORATOR: "unsafe"}
+    fix_kinds = {
+        SAFE_MESSAGE: "safe",
+        UNSAFE_MESSAGE: "unsafe",
+        SAFE_DECORATOR: "safe",
+        UNSAFE_DECORATOR: "unsafe",
+        SAFE_PHASE: "safe",
+        UNSAFE_PHASE: "unsafe",
+    }
     libraries = frozenset({"torch"})
 
     def __init__(self, file, settings) -> None:  # type: ignore[no-untyped-def]
@@ -132,6 +146,8 @@ class EvalWithoutNoGrad(Rule):
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
     def finish(self) -> None:
+        if self._skip:
+            return
         analysed: set[int] = set()
         scopes = sorted(self._pending.values(), key=lambda s: (isinstance(s, ast.Module), getattr(s, "lineno", 0)))
         for scope in scopes:
@@ -140,6 +156,18 @@ class EvalWithoutNoGrad(Rule):
         for func in self._named:
             if id(func) not in analysed:
                 self._analyse_by_name(func)
+                analysed.add(id(func))
+        reported = {id(self.file.enclosing_function(r.node) or self.file.tree) for r in self.file.reports if r.rule is type(self)}
+        for definitions in self.file.functions.values():
+            for func in definitions:
+                if id(func) in reported:
+                    continue
+                if id(func) not in analysed and self._only_for_side_effects(func):
+                    self._analyse_by_name(func, from_training_loop=True)
+                elif not self._phase_flag(func):
+                    self._periodic_forwards(func)
+        if id(self.file.tree) not in reported:
+            self._periodic_forwards(self.file.tree)
 
     # ------------------------------------------------------------------ helpers that run the model
     def _silenced_scope(self, scope: ast.AST) -> bool:
@@ -192,20 +220,22 @@ class EvalWithoutNoGrad(Rule):
             if region.needs_grad:
                 continue
             exposed = [(c, h) for c, h in region.forwards if self.file.guard_at(c) is None]
-            if not exposed or len(exposed) < len(region.forwards):
-                # All guarded, or guarded on some paths only: a deliberate choice (models whose
-                # forward needs autograd are run unguarded on purpose).
+            guarded = {ast.unparse(c) for c, _ in region.forwards if self.file.guard_at(c) is not None}
+            if not exposed or any(ast.unparse(c) in guarded for c, _ in exposed):
+                # All guarded, or the same call guarded on one path only: a deliberate choice (a
+                # model whose forward needs autograd is run unguarded on purpose).
                 continue
             self._report(scope, events, exposed, region.start, conditional=region.conditional)
         return True
 
     # ------------------------------------------------------------------ evaluation by name
-    def _analyse_by_name(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def _analyse_by_name(self, func: ast.FunctionDef | ast.AsyncFunctionDef, from_training_loop: bool = False) -> None:
         """An evaluation or sampling function without ``.eval()``: it runs a model the project
-        trains, in a loop (evaluation) or once (sampling reached from a training loop)."""
+        trains, in a loop (evaluation) or once (sampling, or a helper a training loop calls only for
+        what it prints or saves)."""
         file = self.file
         events = scope_events(file, func)
-        sampling = bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name)
+        sampling = from_training_loop or (bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name))
         candidates = []
         for kind, node in events.items:
             if kind in ("grad", "train", "eval"):
@@ -215,11 +245,8 @@ class EvalWithoutNoGrad(Rule):
             in_loop = bool(file.enclosing_loops(node)) or file.repeating_loop(node) is not None
             if not in_loop and not sampling:
                 continue
-            name = dotted(node.func)  # type: ignore[attr-defined]
-            if name is None:
-                continue
-            name = name[: -len(".forward")] if name.endswith(".forward") else name
-            if facts.MODEL_LIKE_CALLEE.search(name.split(".")[-1]) and not facts.NOT_MODEL_CALLEE.search(name.split(".")[-1]):
+            name = model_callee(file, node, trained_receivers(file))  # type: ignore[arg-type]
+            if name is not None:
                 candidates.append((name, node))
         if not candidates:
             return
@@ -229,14 +256,98 @@ class EvalWithoutNoGrad(Rule):
         params = set(param_names(func))
         trained = trained_receivers(file)
         from_training = any(runs_training(owner, call) for owner, call in callers)
+        from_loops = any(owner.enclosing_loops(call) for owner, call in callers)
         exposed = []
         for name, node in candidates:
             if file.guard_at(node) is not None:
                 continue
-            if name in trained or (from_training and (name.split(".")[0] in params or name.startswith("self."))):
+            held = name.split(".")[0] in params or name.startswith("self.")
+            if name in trained or (held and (from_training or from_training_loop or (from_loops and not sampling))):
                 exposed.append((node, False))
         if exposed and not self._silenced_scope(func):
             self._report(func, events, exposed, None, by_name=True)
+
+    # ------------------------------------------------------------------ training code that evaluates
+    def _only_for_side_effects(self, func: ast.AST) -> bool:
+        """A training loop calls ``func`` (here or in another file) and only prints, saves or
+        logs what it returns: sample grids, generated text, held-out checks."""
+        if scope_events(self.file, func).needs_grad:
+            return False
+        # A call already reported (after `.eval()`) carries the finding and its fix.
+        reported = {id(r.node) for r in self.file.reports if r.rule is type(self)}
+        return any(
+            runs_training(owner, call)
+            and owner.guard_at(call) is None
+            and id(call) not in reported
+            and not result_feeds_training(owner, call)
+            for owner, call in self.file.callers(func)
+        )
+
+    def _phase_flag(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """``def run_epoch(loader, train):`` whose backward and step run only ``if train:``, called
+        somewhere with ``train=False``: the evaluation passes record graphs. Reports; True if so."""
+        file = self.file
+        events = scope_events(file, func)
+        grads = [node for kind, node in events.items if kind == "grad"]
+        if not grads or file.guard_at(func) is not None or file.decorator_guard(func) is not None:
+            return False
+        trained = trained_receivers(file)
+        for flag in param_names(func) + [a.arg for a in func.args.kwonlyargs]:
+            if not all(under_flag(node, flag, func) for node in grads):
+                continue
+            forwards = [
+                node
+                for kind, node in events.items
+                if kind == "call"
+                and not under_flag(node, flag, func)
+                and file.enclosing_loops(node)
+                and model_callee(file, node, trained) is not None  # type: ignore[arg-type]
+            ]
+            if not forwards or any(file.guard_at(node) is not None for node in forwards):
+                continue
+            if not any(passes_false(call, func, flag) and owner.guard_at(call) is None for owner, call in file.callers(func)):
+                continue
+            loop = top_statement(forwards[0], func)
+            safe = self._returns_numbers(func)
+            torch_name, imports = file.module_ref("torch")
+            fix = None
+            if loop is not None and not scope_events(file, func).has_yield:
+                edits = wrap_with([loop], f"{torch_name}.set_grad_enabled({flag})")
+                fix = Fix("safe" if safe else "unsafe", SAFE_PHASE if safe else UNSAFE_PHASE, edits, imports, uses=(torch_name.split(".")[0],))
+            message = (
+                f"with `{flag}` False (a caller passes it) this forward pass runs with autograd on and keeps "
+                f"activations alive: wrap the loop in `with torch.set_grad_enabled({flag}):`"
+            )
+            self.report(forwards[0], message, fix)
+            return True
+        return False
+
+    def _periodic_forwards(self, scope: ast.AST) -> None:
+        """In a training loop, a grad-free ``if`` block (every N steps) runs a trained model only to
+        look at the output: a sample grid, a held-out check. Its graph stays alive meanwhile."""
+        file = self.file
+        flow = file.flow(scope)
+        if not flow.step_calls:
+            return
+        trained = trained_receivers(file)
+        seen: set[int] = set()
+        for node in iter_scope(scope) if isinstance(scope, ast.Module) else [n for stmt in scope.body for n in [stmt, *iter_scope(stmt)]]:  # type: ignore[attr-defined]
+            if not isinstance(node, ast.If) or id(node) in seen or not file.enclosing_loops(node):
+                continue
+            if any(statement_needs_grad(file, stmt) for stmt in node.body) or not runs_training(file, node):
+                continue
+            forwards = [
+                (call, False)
+                for stmt in node.body
+                for call in [stmt, *iter_scope(stmt)]
+                if isinstance(call, ast.Call)
+                and model_callee(file, call, trained) in trained
+                and file.guard_at(call) is None
+                and not result_feeds_training(file, call)
+            ]
+            seen.update(id(n) for n in ast.walk(node))
+            if forwards:
+                self._report(scope, scope_events(file, scope), forwards, None, by_name=True, whole_allowed=False)
 
     # ------------------------------------------------------------------ report and fix
     def _report(
@@ -247,11 +358,16 @@ class EvalWithoutNoGrad(Rule):
         start: ast.Call | None,
         by_name: bool = False,
         conditional: bool = False,
+        whole_allowed: bool = True,
     ) -> None:
+        exposed = [item for item in exposed if not _under_tensorflow(self.file, item[0])]
+        if not exposed:
+            return  # TensorFlow code in a file that also uses torch (a notebook comparing frameworks)
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
         units = evaluation_units(self.file, exposed, start)
         whole = (
-            len(units) == 1
+            whole_allowed
+            and len(units) == 1
             and isinstance(scope, FunctionNode)
             and bool(_EVAL_NAME.match(scope.name) or _SAMPLE_NAME.match(scope.name))
             and not any(kind == "train" for kind, _ in events.items)
@@ -340,6 +456,22 @@ class EvalWithoutNoGrad(Rule):
 
 
 
+
+
+def _under_tensorflow(file, call: ast.Call) -> bool:  # type: ignore[no-untyped-def]
+    """Inside ``with tf.GradientTape()`` or a ``@tf.function``: TensorFlow's autograd, not torch's."""
+    for node in ancestors(call):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                expr = item.context_expr
+                if isinstance(expr, ast.Call) and (file.qualname(expr.func) or "").endswith("GradientTape"):
+                    return True
+        if isinstance(node, FunctionNode):
+            for decorator in node.decorator_list:  # type: ignore[attr-defined]
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if (file.qualname(target) or "").startswith("tensorflow."):
+                    return True
+    return False
 
 
 EvalWithoutNoGrad.VALID = [
@@ -1596,5 +1728,631 @@ EvalWithoutNoGrad.VALID += [
                 """,
         },
         why="the sampling function is called under torch.no_grad() by the training loop",
+    ),
+]
+# Shapes seen in real training code: a phase flag, periodic checks inside the training loop,
+# helpers the loop calls only to save or print, inputs that ask for gradients nobody takes,
+# a subclass calling its base class's evaluation, forward-like methods of a project module.
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        code="""
+            import torch
+
+
+            def run_epoch(net, batches, opt, training):
+                net.train(training)
+                total = 0.0
+                for x, y in batches:
+                    err = torch.nn.functional.mse_loss(net(x), y)
+                    if training:
+                        opt.zero_grad()
+                        err.backward()
+                        opt.step()
+                    total += err.item()
+                return total
+
+
+            def fit(net, train_batches, val_batches, opt, epochs):
+                for _ in range(epochs):
+                    run_epoch(net, train_batches, opt, True)
+                    print(run_epoch(net, val_batches, opt, False))
+            """,
+        line=8,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def run_epoch(net, batches, opt, training):
+                net.train(training)
+                total = 0.0
+                with torch.set_grad_enabled(training):
+                    for x, y in batches:
+                        err = torch.nn.functional.mse_loss(net(x), y)
+                        if training:
+                            opt.zero_grad()
+                            err.backward()
+                            opt.step()
+                        total += err.item()
+                return total
+
+
+            def fit(net, train_batches, val_batches, opt, epochs):
+                for _ in range(epochs):
+                    run_epoch(net, train_batches, opt, True)
+                    print(run_epoch(net, val_batches, opt, False))
+            """,
+        why="one epoch function for both phases: backward only `if training:`, a caller passes False",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            probe_x, probe_y = torch.randn(500, 8), torch.randint(0, 3, (500,))
+
+            for step in range(1000):
+                x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % 100 == 0:
+                    probe = net(probe_x)
+                    print(step, (probe.argmax(1) == probe_y).float().mean().item())
+            """,
+        line=14,
+        applicability="safe",
+        fixed="""
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            probe_x, probe_y = torch.randn(500, 8), torch.randint(0, 3, (500,))
+
+            for step in range(1000):
+                x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % 100 == 0:
+                    with torch.no_grad():
+                        probe = net(probe_x)
+                    print(step, (probe.argmax(1) == probe_y).float().mean().item())
+            """,
+        why="every N steps the training loop scores a held-out tensor with autograd on",
+    ),
+    Invalid(
+        code="""
+            import torch
+            from torchvision.utils import save_image
+
+
+            def train(gen, disc, loader, opt_g, opt_d, fixed_z):
+                for i, real in enumerate(loader):
+                    fake = gen(torch.randn(real.size(0), 32))
+                    d_loss = disc(fake.detach()).mean() - disc(real).mean()
+                    opt_d.zero_grad()
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = -disc(fake).mean()
+                    opt_g.zero_grad()
+                    g_loss.backward()
+                    opt_g.step()
+                    if i % 200 == 0:
+                        save_image(gen(fixed_z), f"step_{i}.png")
+            """,
+        line=17,
+        applicability="safe",
+        fixed="""
+            import torch
+            from torchvision.utils import save_image
+
+
+            def train(gen, disc, loader, opt_g, opt_d, fixed_z):
+                for i, real in enumerate(loader):
+                    fake = gen(torch.randn(real.size(0), 32))
+                    d_loss = disc(fake.detach()).mean() - disc(real).mean()
+                    opt_d.zero_grad()
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = -disc(fake).mean()
+                    opt_g.zero_grad()
+                    g_loss.backward()
+                    opt_g.step()
+                    if i % 200 == 0:
+                        with torch.no_grad():
+                            save_image(gen(fixed_z), f"step_{i}.png")
+            """,
+        why="a periodic sample grid from a generator passed in as `gen` (trained: its output reaches backward)",
+    ),
+    Invalid(
+        code="""
+            import torch
+            from torchvision.utils import save_image
+
+            maker = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh())
+            judge = torch.nn.Sequential(torch.nn.Linear(64, 1))
+            opt = torch.optim.Adam(maker.parameters())
+
+
+            def dump_grid(step):
+                images = maker(torch.randn(25, 16))
+                save_image(images.view(25, 1, 8, 8), f"grid_{step}.png", nrow=5)
+
+
+            for step in range(5000):
+                opt.zero_grad()
+                (-judge(maker(torch.randn(32, 16))).mean()).backward()
+                opt.step()
+                if step % 500 == 0:
+                    dump_grid(step)
+            """,
+        line=10,
+        applicability="safe",
+        fixed="""
+            import torch
+            from torchvision.utils import save_image
+
+            maker = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh())
+            judge = torch.nn.Sequential(torch.nn.Linear(64, 1))
+            opt = torch.optim.Adam(maker.parameters())
+
+
+            def dump_grid(step):
+                with torch.no_grad():
+                    images = maker(torch.randn(25, 16))
+                save_image(images.view(25, 1, 8, 8), f"grid_{step}.png", nrow=5)
+
+
+            for step in range(5000):
+                opt.zero_grad()
+                (-judge(maker(torch.randn(32, 16))).mean()).backward()
+                opt.step()
+                if step % 500 == 0:
+                    dump_grid(step)
+            """,
+        why="a helper the training loop calls only to save a sample grid: evaluation, with no name that says so",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            def score(model, loader):
+                model.eval()
+                hits = 0
+                for images, labels in loader:
+                    images = torch.autograd.Variable(images, requires_grad=True)
+                    logits = model(images)
+                    hits += (logits.argmax(1) == labels).sum().item()
+                return hits
+            """,
+        line=9,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def score(model, loader):
+                model.eval()
+                hits = 0
+                with torch.no_grad():
+                    for images, labels in loader:
+                        images = torch.autograd.Variable(images, requires_grad=True)
+                        logits = model(images)
+                        hits += (logits.argmax(1) == labels).sum().item()
+                return hits
+            """,
+        why="inputs ask for gradients (requires_grad=True) but nothing takes them: still evaluation",
+    ),
+    Invalid(
+        code={
+            "base.py": """
+                import torch
+
+
+                class Runner:
+                    def __init__(self, model, val_batches):
+                        self.model = model
+                        self.val_batches = val_batches
+
+                    def validate(self):
+                        self.model.eval()
+                        total = 0.0
+                        for batch in self.val_batches:
+                            total += self.model(batch).sum().item()
+                        return total
+
+                    def fit(self, epochs):
+                        for epoch in range(epochs):
+                            with torch.no_grad():
+                                print(self.validate())
+                """,
+            "child.py": """
+                from base import Runner
+
+
+                class ChildRunner(Runner):
+                    def fit(self, epochs):
+                        for epoch in range(epochs):
+                            self.model.train()
+                            print(epoch, self.validate())
+                """,
+        },
+        line=13,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            class Runner:
+                def __init__(self, model, val_batches):
+                    self.model = model
+                    self.val_batches = val_batches
+
+                @torch.no_grad()
+                def validate(self):
+                    self.model.eval()
+                    total = 0.0
+                    for batch in self.val_batches:
+                        total += self.model(batch).sum().item()
+                    return total
+
+                def fit(self, epochs):
+                    for epoch in range(epochs):
+                        with torch.no_grad():
+                            print(self.validate())
+            """,
+        why="the base class guards its own call, a subclass in another file calls validate() bare",
+    ),
+    Invalid(
+        code={
+            "colour_net.py": """
+                import torch
+
+
+                class ColourNet(torch.nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.a = torch.nn.Conv2d(3, 3, 1)
+
+                    def to_linear(self, x):
+                        return self.a(x)
+                """,
+            "convert.py": """
+                import torch
+                from colour_net import ColourNet
+
+                net = ColourNet()
+                net.eval()
+                for path in ["x.png", "y.png"]:
+                    out = net.to_linear(torch.rand(1, 3, 64, 64))
+                    print(path, out.mean().item())
+                """,
+        },
+        path="convert.py",
+        line=7,
+        applicability="safe",
+        fixed="""
+            import torch
+            from colour_net import ColourNet
+
+            net = ColourNet()
+            net.eval()
+            with torch.no_grad():
+                for path in ["x.png", "y.png"]:
+                    out = net.to_linear(torch.rand(1, 3, 64, 64))
+                    print(path, out.mean().item())
+            """,
+        why="a forward-like method of a project nn.Module from another file, after eval(), in a loop",
+    ),
+    Invalid(
+        code="""
+            import torch
+
+
+            def one_pass(model, opt, batches, learn):
+                if learn:
+                    model.train()
+                else:
+                    model.eval()
+                running = 0.0
+                for xb, yb in batches:
+                    pred = model(xb)
+                    err = (pred - yb).abs().mean()
+                    if learn:
+                        opt.zero_grad()
+                        err.backward()
+                        opt.step()
+                    running += err.item()
+                return running
+
+
+            def main(model, opt, train_batches, val_batches, epochs):
+                for epoch in range(epochs):
+                    one_pass(model, opt, train_batches, True)
+                    print(epoch, one_pass(model, opt, val_batches, False))
+            """,
+        line=11,
+        applicability="safe",
+        fixed="""
+            import torch
+
+
+            def one_pass(model, opt, batches, learn):
+                if learn:
+                    model.train()
+                else:
+                    model.eval()
+                running = 0.0
+                with torch.set_grad_enabled(learn):
+                    for xb, yb in batches:
+                        pred = model(xb)
+                        err = (pred - yb).abs().mean()
+                        if learn:
+                            opt.zero_grad()
+                            err.backward()
+                            opt.step()
+                        running += err.item()
+                return running
+
+
+            def main(model, opt, train_batches, val_batches, epochs):
+                for epoch in range(epochs):
+                    one_pass(model, opt, train_batches, True)
+                    print(epoch, one_pass(model, opt, val_batches, False))
+            """,
+        why="eval() on one branch of a phase flag, backward only `if learn:`, a caller passes False",
+    ),
+]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        code="""
+            import torch
+
+
+            def run_epoch(net, batches, opt, training):
+                net.train(training)
+                total = 0.0
+                with torch.set_grad_enabled(training):
+                    for x, y in batches:
+                        err = torch.nn.functional.mse_loss(net(x), y)
+                        if training:
+                            opt.zero_grad()
+                            err.backward()
+                            opt.step()
+                        total += err.item()
+                return total
+
+
+            def fit(net, train_batches, val_batches, opt, epochs):
+                for _ in range(epochs):
+                    run_epoch(net, train_batches, opt, True)
+                    print(run_epoch(net, val_batches, opt, False))
+            """,
+        why="the phase flag also switches autograd: set_grad_enabled(training) around the loop",
+    ),
+    Valid(
+        code="""
+            import torch
+
+            net = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+            opt = torch.optim.SGD(net.parameters(), lr=0.1)
+            anchor_x = torch.randn(64, 8)
+
+            for step in range(1000):
+                x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+                loss = torch.nn.functional.cross_entropy(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if step % 100 == 0:
+                    drift = net(anchor_x).pow(2).mean()
+                    opt.zero_grad()
+                    drift.backward()
+                    opt.step()
+            """,
+        why="the periodic block trains too (a regulariser step with its own backward)",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def train(gen, disc, loader, opt_g, opt_d, fixed_z):
+                anchor = None
+                for i, real in enumerate(loader):
+                    if i % 200 == 0:
+                        anchor = gen(fixed_z)
+                    fake = gen(torch.randn(real.size(0), 32))
+                    d_loss = disc(fake.detach()).mean() - disc(real).mean()
+                    opt_d.zero_grad()
+                    d_loss.backward()
+                    opt_d.step()
+                    g_loss = -disc(fake).mean() + (anchor - fake).abs().mean()
+                    opt_g.zero_grad()
+                    g_loss.backward()
+                    opt_g.step()
+            """,
+        why="the periodic forward's output feeds the generator's loss: its graph is wanted",
+    ),
+    Valid(
+        code="""
+            import torch
+
+            maker = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.Tanh())
+            judge = torch.nn.Sequential(torch.nn.Linear(64, 1))
+            opt = torch.optim.Adam(maker.parameters())
+
+
+            def draw(count):
+                return maker(torch.randn(count, 16))
+
+
+            for step in range(5000):
+                opt.zero_grad()
+                fakes = draw(32)
+                (-judge(fakes).mean()).backward()
+                opt.step()
+            """,
+        why="a helper the training loop calls for a value its loss uses",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def saliency(model, loader):
+                model.eval()
+                maps = []
+                for images, labels in loader:
+                    images = torch.autograd.Variable(images, requires_grad=True)
+                    logits = model(images)
+                    logits.gather(1, labels[:, None]).sum().backward()
+                    maps.append(images.grad.abs().amax(1))
+                return maps
+            """,
+        why="inputs ask for gradients and a backward takes them (saliency maps)",
+    ),
+    Valid(
+        code={
+            "base.py": """
+                import torch
+
+
+                class Runner:
+                    def __init__(self, model, val_batches):
+                        self.model = model
+                        self.val_batches = val_batches
+
+                    def validate(self):
+                        self.model.eval()
+                        total = 0.0
+                        for batch in self.val_batches:
+                            total += self.model(batch).sum().item()
+                        return total
+                """,
+            "child.py": """
+                import torch
+                from base import Runner
+
+
+                class ChildRunner(Runner):
+                    def fit(self, epochs):
+                        for epoch in range(epochs):
+                            self.model.train()
+                            with torch.no_grad():
+                                print(epoch, self.validate())
+                """,
+        },
+        why="the subclass in another file calls its base class's validate() under no_grad",
+    ),
+    Valid(
+        code={
+            "colour_net.py": """
+                import torch
+
+
+                class ColourNet(torch.nn.Module):
+                    def __init__(self):
+                        super().__init__()
+                        self.a = torch.nn.Conv2d(3, 3, 1)
+
+                    def to_linear(self, x):
+                        return self.a(x)
+                """,
+            "convert.py": """
+                import torch
+                from colour_net import ColourNet
+
+                net = ColourNet()
+                net.eval()
+                for path in ["x.png", "y.png"]:
+                    with torch.no_grad():
+                        out = net.to_linear(torch.rand(1, 3, 64, 64))
+                    print(path, out.mean().item())
+                """,
+        },
+        why="the forward-like method runs under no_grad",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def one_pass(model, opt, batches, learn):
+                if learn:
+                    model.train()
+                else:
+                    model.eval()
+                running = 0.0
+                for xb, yb in batches:
+                    pred = model(xb)
+                    err = (pred - yb).abs().mean()
+                    if learn:
+                        opt.zero_grad()
+                        err.backward()
+                        opt.step()
+                    running += err.item()
+                return running
+
+
+            def main(model, opt, train_batches, val_batches, epochs):
+                for epoch in range(epochs):
+                    one_pass(model, opt, train_batches, True)
+                    one_pass(model, opt, train_batches, True)
+            """,
+        why="the same two-phase function, but no caller selects evaluation (every call passes True)",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            def train(unet, accelerator, loader, optimizer, make_pipeline, out_dir):
+                for step, batch in enumerate(loader):
+                    loss = unet(batch["x"]).pow(2).mean()
+                    accelerator.backward(loss)
+                    optimizer.step()
+                    optimizer.zero_grad()
+                    if step % 500 == 0:
+                        pipeline = make_pipeline(unet=accelerator.unwrap_model(unet))
+                        pipeline.enable_model_cpu_offload()
+                        pipeline.save_pretrained(out_dir)
+            """,
+        why="a periodic checkpoint: unwrap_model and enable_model_cpu_offload take a model, they run no forward",
+    ),
+    Valid(
+        code="""
+            import tensorflow as tf
+            import torch
+
+            W = tf.Variable(tf.random.normal((4, 1)))
+            b = tf.Variable(tf.zeros((1,)))
+
+
+            def model(x, W, b):
+                return tf.matmul(x, W) + b
+
+
+            @tf.function
+            def training_step(inputs, targets):
+                with tf.GradientTape() as tape:
+                    predictions = model(inputs, W, b)
+                    loss = tf.reduce_mean(tf.square(predictions - targets))
+                grads = tape.gradient(loss, [W, b])
+                W.assign_sub(grads[0] * 0.1)
+                b.assign_sub(grads[1] * 0.1)
+                return loss
+
+
+            for step in range(10):
+                training_step(tf.random.normal((8, 4)), tf.random.normal((8, 1)))
+            torch_model = torch.nn.Linear(4, 1)
+            """,
+        why="TensorFlow's own training step in a file that also imports torch (a notebook comparing frameworks)",
     ),
 ]
