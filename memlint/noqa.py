@@ -61,7 +61,7 @@ class UnusedNoqa(Rule):
     ]
     INVALID = [
         Invalid("import torch\nx = torch.zeros(3)  # noqa: MEM001\n", line=2),
-        Invalid("import torch\nx = torch.zeros(3)  # noqa: MEM999\n", line=2, why="unknown code"),
+        Invalid("import torch\nx = torch.zeros(3)  # noqa: MEM9999\n", line=2, why="unknown code"),
         Invalid("import torch\nx = torch.zeros(3)  # noqa: E501, MEM003\n", line=2, why="mixed with another tool's"),
         Invalid("import torch\nx = torch.zeros(3)  # NOQA:MEM001\n", line=2),
         Invalid("# memlint: noqa: MEM002\nimport torch\n", line=1, why="file level"),
