@@ -7,7 +7,13 @@
 - ``forwards``: is a call a forward pass of the model spelled ``receiver``;
 - ``scope_events``: those facts for every call of one scope, in source order;
 - ``evaluation_units``: the smallest blocks of statements around some forward passes that hold no code
-  needing gradients (what a ``with torch.no_grad():`` may wrap).
+  needing gradients (what a ``with torch.no_grad():`` may wrap);
+- ``eval_regions``: from ``model.eval()`` until ``model.train()``, the forward passes of that model and
+  whether anything in between needs gradients; ``guarded_elsewhere``: a scope a library hook or every
+  caller runs under a guard; ``under_tensorflow``: TensorFlow's autograd, not torch's;
+- evaluation inside training code: a helper a training loop calls only for what it prints
+  (``called_for_side_effects``), a phase flag whose False runs forwards with autograd on
+  (``phase_flag``), a grad-free ``if`` block of a training loop that runs the model (``periodic_forwards``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Iterator, Sequence
 from memlint.analysis import facts
 from memlint.analysis.file import FileAnalysis
 from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, parent
+from memlint.analysis.values import NUMBER, SEQ
 
 
 def receiver_name(expr: ast.AST) -> str | None:
@@ -509,3 +516,154 @@ def model_callee(file: FileAnalysis, call: ast.Call, trained: frozenset[str]) ->
     if file.flow_of(call).value_of(call.func).kind == MODEL:
         return name
     return None
+
+
+# ====================================================================================== evaluation regions
+@dataclass
+class EvalRegion:
+    """From a mode switch ``<receiver>.eval()`` until ``<receiver>.train()``: the forward passes of
+    the model in it, and whether anything in it needs gradients."""
+
+    receiver: str
+    start: ast.Call
+    forwards: list[tuple[ast.Call, bool]] = field(default_factory=list)  # (call, through a helper)
+    needs_grad: bool = False
+    conditional: bool = False  # eval mode depends on a flag (``model.train(training)``)
+
+
+def eval_regions(file: FileAnalysis, scope: ast.AST, events: ScopeEvents) -> list[EvalRegion]:
+    """The evaluation regions of one scope, in source order. ``model.train(training)`` with
+    ``training=False`` by default opens a conditional region: evaluation unless asked."""
+    open_regions: dict[str, EvalRegion] = {}
+    regions: list[EvalRegion] = []
+    for kind, node in events.items:
+        if kind == "eval":
+            receiver = eval_switch_receiver(node)  # type: ignore[arg-type]
+            if receiver is not None and receiver not in open_regions:
+                region = EvalRegion(receiver, node)  # type: ignore[arg-type]
+                open_regions[receiver] = region
+                regions.append(region)
+        elif kind == "train":
+            receiver = train_switch_receiver(node) or ""  # type: ignore[arg-type]
+            open_regions.pop(receiver, None)
+            if isinstance(scope, FunctionNode) and off_by_default(node, scope):  # type: ignore[arg-type]
+                region = EvalRegion(receiver, node, conditional=True)  # type: ignore[arg-type]
+                open_regions[receiver] = region
+                regions.append(region)
+        elif kind == "grad":
+            for region in open_regions.values():
+                region.needs_grad = True
+        elif kind == "call":
+            for region in open_regions.values():
+                if forwards(node, region.receiver) or method_runs_model(file, node, region.receiver):  # type: ignore[arg-type]
+                    region.forwards.append((node, False))  # type: ignore[arg-type]
+                    continue
+                helper = helper_runs_model(file, node, region.receiver)  # type: ignore[arg-type]
+                if helper is None:
+                    region.needs_grad = True
+                elif helper:
+                    region.forwards.append((node, True))  # type: ignore[arg-type]
+    return regions
+
+
+def guarded_elsewhere(file: FileAnalysis, scope: ast.AST) -> bool:
+    """``scope`` (or a function around it) is a library hook that runs under a guard (Lightning's
+    ``validation_step``), or every caller in the project guards it."""
+    for outer in [scope, *ancestors(scope)]:
+        if isinstance(outer, FunctionNode) and file.library_guarded_hook(outer):
+            return True
+    return isinstance(scope, FunctionNode) and file.guarded_by_callers(scope)
+
+
+def under_tensorflow(file: FileAnalysis, call: ast.Call) -> bool:
+    """Inside ``with tf.GradientTape()`` or a ``@tf.function``: TensorFlow's autograd, not torch's."""
+    for node in ancestors(call):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                expr = item.context_expr
+                if isinstance(expr, ast.Call) and (file.qualname(expr.func) or "").endswith("GradientTape"):
+                    return True
+        if isinstance(node, FunctionNode):
+            for decorator in node.decorator_list:  # type: ignore[attr-defined]
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if (file.qualname(target) or "").startswith("tensorflow."):
+                    return True
+    return False
+
+
+def returns_numbers(file: FileAnalysis, scope: ast.AST) -> bool:
+    """Every return hands back a plain Python value (or nothing): no tensor a caller could
+    differentiate loses its history under a guard."""
+    for ret, value in file.flow(scope).returns:
+        if ret.value is None or is_constant(ret.value, None):
+            continue
+        if value.kind == NUMBER or (value.kind == SEQ and (value.elem is None or value.elem.kind == NUMBER)):
+            continue
+        return False
+    return True
+
+
+# ====================================================================================== evaluation in training code
+def called_for_side_effects(file: FileAnalysis, func: ast.AST, skip: "set[int] | frozenset[int]" = frozenset()) -> bool:
+    """A training loop calls ``func`` (here or in another file), unguarded, and only prints, saves
+    or logs what it returns: sample grids, generated text, held-out checks. Calls in ``skip`` (ids)
+    do not count."""
+    if scope_events(file, func).needs_grad:
+        return False
+    return any(
+        runs_training(owner, call) and owner.guard_at(call) is None and id(call) not in skip and not result_feeds_training(owner, call)
+        for owner, call in file.callers(func)
+    )
+
+
+def phase_flag(file: FileAnalysis, func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[ast.AST]] | None:
+    """``def run_epoch(loader, train):`` whose backward and step run only ``if train:``, called
+    somewhere with ``train=False``: the flag, and the unguarded forward passes of a trained model
+    in loops that then run with autograd on."""
+    events = scope_events(file, func)
+    grads = [node for kind, node in events.items if kind == "grad"]
+    if not grads or file.guard_at(func) is not None or file.decorator_guard(func) is not None:
+        return None
+    trained = trained_receivers(file)
+    for flag in param_names(func) + [a.arg for a in func.args.kwonlyargs]:
+        if not all(under_flag(node, flag, func) for node in grads):
+            continue
+        found = [
+            node
+            for kind, node in events.items
+            if kind == "call"
+            and not under_flag(node, flag, func)
+            and file.enclosing_loops(node)
+            and model_callee(file, node, trained) is not None  # type: ignore[arg-type]
+        ]
+        if not found or any(file.guard_at(node) is not None for node in found):
+            continue
+        if any(passes_false(call, func, flag) and owner.guard_at(call) is None for owner, call in file.callers(func)):
+            return flag, found
+    return None
+
+
+def periodic_forwards(file: FileAnalysis, scope: ast.AST) -> Iterator[list[tuple[ast.Call, bool]]]:
+    """In a training loop, each grad-free ``if`` block (every N steps) that runs a trained model
+    only to look at the output: its unguarded forward passes (none through a helper)."""
+    if not file.flow(scope).step_calls:
+        return
+    trained = trained_receivers(file)
+    seen: set[int] = set()
+    for node in iter_scope(scope) if isinstance(scope, ast.Module) else [n for stmt in scope.body for n in [stmt, *iter_scope(stmt)]]:  # type: ignore[attr-defined]
+        if not isinstance(node, ast.If) or id(node) in seen or not file.enclosing_loops(node):
+            continue
+        if any(statement_needs_grad(file, stmt) for stmt in node.body) or not runs_training(file, node):
+            continue
+        found = [
+            (call, False)
+            for stmt in node.body
+            for call in [stmt, *iter_scope(stmt)]
+            if isinstance(call, ast.Call)
+            and model_callee(file, call, trained) in trained
+            and file.guard_at(call) is None
+            and not result_feeds_training(file, call)
+        ]
+        seen.update(id(n) for n in ast.walk(node))
+        if found:
+            yield found

@@ -28,31 +28,26 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
 
-from memlint.analysis import facts
 from memlint.analysis.autograd import (
     ScopeEvents,
+    called_for_side_effects,
+    eval_regions,
     eval_switch_receiver,
     evaluation_units,
+    guarded_elsewhere,
     model_callee,
-    passes_false,
-    result_feeds_training,
-    statement_needs_grad,
-    under_flag,
-    helper_runs_model,
-    method_runs_model,
-    trained_receivers,
-    forwards,
-    off_by_default,
     param_names,
+    periodic_forwards,
+    phase_flag,
+    returns_numbers,
     runs_training,
     scope_events,
     top_statement,
-    train_switch_receiver,
+    trained_receivers,
+    under_tensorflow,
 )
-from memlint.analysis.syntax import FunctionNode, ancestors, is_constant, iter_scope
-from memlint.analysis.values import NUMBER, SEQ
+from memlint.analysis.syntax import FunctionNode
 from memlint.fixes import add_decorator, wrap_with
 from memlint.rule import Fix, Invalid, Rule, Valid
 
@@ -69,42 +64,12 @@ _SAMPLE_NAME = re.compile(
     r"(?:_(?:images?|imgs?|samples?|grid|outputs?|results?|epoch|batch))*$",
     re.IGNORECASE,
 )
-_NEEDS_GRAD_ATTRS = facts.NEEDS_GRAD_METHODS
 SAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():`"
 UNSAFE_MESSAGE = "Wrap the evaluation in `with torch.no_grad():` (check what it returns)"
 SAFE_DECORATOR = "Decorate the function with `@torch.no_grad()`"
 UNSAFE_DECORATOR = "Decorate the function with `@torch.no_grad()` (check what it returns)"
 SAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):`"
 UNSAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):` (check what it returns)"
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-@dataclass
-class _Region:
-    receiver: str
-    start: ast.Call
-    forwards: list[tuple[ast.Call, bool]] = field(default_factory=list)  # (call, through a helper)
-    needs_grad: bool = False
-    conditional: bool = False  # eval mode depends on a flag: no automatic fix
 
 
 class EvalWithoutNoGrad(Rule):
@@ -162,59 +127,20 @@ class EvalWithoutNoGrad(Rule):
             for func in definitions:
                 if id(func) in reported:
                     continue
-                if id(func) not in analysed and self._only_for_side_effects(func):
+                if id(func) not in analysed and called_for_side_effects(self.file, func, self._reported_calls()):
                     self._analyse_by_name(func, from_training_loop=True)
                 elif not self._phase_flag(func):
                     self._periodic_forwards(func)
         if id(self.file.tree) not in reported:
             self._periodic_forwards(self.file.tree)
 
-    # ------------------------------------------------------------------ helpers that run the model
-    def _silenced_scope(self, scope: ast.AST) -> bool:
-        file = self.file
-        for outer in [scope, *ancestors(scope)]:
-            if isinstance(outer, FunctionNode) and file.library_guarded_hook(outer):
-                return True
-        if isinstance(scope, FunctionNode) and file.guarded_by_callers(scope):
-            return True
-        return False
-
     # ------------------------------------------------------------------ eval() regions
     def _analyse_regions(self, scope: ast.AST) -> bool:
         events = scope_events(self.file, scope)
-        open_regions: dict[str, _Region] = {}
-        regions: list[_Region] = []
-        for kind, node in events.items:
-            if kind == "eval":
-                receiver = eval_switch_receiver(node)  # type: ignore[arg-type]
-                if receiver is not None and receiver not in open_regions:
-                    region = _Region(receiver, node)  # type: ignore[arg-type]
-                    open_regions[receiver] = region
-                    regions.append(region)
-            elif kind == "train":
-                receiver = train_switch_receiver(node) or ""  # type: ignore[arg-type]
-                open_regions.pop(receiver, None)
-                if isinstance(scope, FunctionNode) and off_by_default(node, scope):  # type: ignore[arg-type]
-                    # `model.train(training)` with `training=False` by default: evaluation unless asked.
-                    region = _Region(receiver, node, conditional=True)  # type: ignore[arg-type]
-                    open_regions[receiver] = region
-                    regions.append(region)
-            elif kind == "grad":
-                for region in open_regions.values():
-                    region.needs_grad = True
-            elif kind == "call":
-                for region in open_regions.values():
-                    if forwards(node, region.receiver) or method_runs_model(self.file, node, region.receiver):  # type: ignore[arg-type]
-                        region.forwards.append((node, False))  # type: ignore[arg-type]
-                        continue
-                    helper = helper_runs_model(self.file, node, region.receiver)  # type: ignore[arg-type]
-                    if helper is None:
-                        region.needs_grad = True
-                    elif helper:
-                        region.forwards.append((node, True))  # type: ignore[arg-type]
+        regions = eval_regions(self.file, scope, events)
         if not regions:
             return False
-        if self._silenced_scope(scope):
+        if guarded_elsewhere(self.file, scope):
             return True
         for region in regions:
             if region.needs_grad:
@@ -264,90 +190,36 @@ class EvalWithoutNoGrad(Rule):
             held = name.split(".")[0] in params or name.startswith("self.")
             if name in trained or (held and (from_training or from_training_loop or (from_loops and not sampling))):
                 exposed.append((node, False))
-        if exposed and not self._silenced_scope(func):
+        if exposed and not guarded_elsewhere(file, func):
             self._report(func, events, exposed, None, by_name=True)
 
     # ------------------------------------------------------------------ training code that evaluates
-    def _only_for_side_effects(self, func: ast.AST) -> bool:
-        """A training loop calls ``func`` (here or in another file) and only prints, saves or
-        logs what it returns: sample grids, generated text, held-out checks."""
-        if scope_events(self.file, func).needs_grad:
-            return False
-        # A call already reported (after `.eval()`) carries the finding and its fix.
-        reported = {id(r.node) for r in self.file.reports if r.rule is type(self)}
-        return any(
-            runs_training(owner, call)
-            and owner.guard_at(call) is None
-            and id(call) not in reported
-            and not result_feeds_training(owner, call)
-            for owner, call in self.file.callers(func)
-        )
-
     def _phase_flag(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-        """``def run_epoch(loader, train):`` whose backward and step run only ``if train:``, called
-        somewhere with ``train=False``: the evaluation passes record graphs. Reports; True if so."""
-        file = self.file
-        events = scope_events(file, func)
-        grads = [node for kind, node in events.items if kind == "grad"]
-        if not grads or file.guard_at(func) is not None or file.decorator_guard(func) is not None:
+        """Evaluation passes of a function whose backward runs only under a flag a caller passes
+        False (``run_epoch(loader, train=False)``). Reports; True if so."""
+        found = phase_flag(self.file, func)
+        if found is None:
             return False
-        trained = trained_receivers(file)
-        for flag in param_names(func) + [a.arg for a in func.args.kwonlyargs]:
-            if not all(under_flag(node, flag, func) for node in grads):
-                continue
-            forwards = [
-                node
-                for kind, node in events.items
-                if kind == "call"
-                and not under_flag(node, flag, func)
-                and file.enclosing_loops(node)
-                and model_callee(file, node, trained) is not None  # type: ignore[arg-type]
-            ]
-            if not forwards or any(file.guard_at(node) is not None for node in forwards):
-                continue
-            if not any(passes_false(call, func, flag) and owner.guard_at(call) is None for owner, call in file.callers(func)):
-                continue
-            loop = top_statement(forwards[0], func)
-            safe = self._returns_numbers(func)
-            torch_name, imports = file.module_ref("torch")
-            fix = None
-            if loop is not None and not scope_events(file, func).has_yield:
-                edits = wrap_with([loop], f"{torch_name}.set_grad_enabled({flag})")
-                fix = Fix("safe" if safe else "unsafe", SAFE_PHASE if safe else UNSAFE_PHASE, edits, imports, uses=(torch_name.split(".")[0],))
-            message = (
-                f"with `{flag}` False (a caller passes it) this forward pass runs with autograd on and keeps "
-                f"activations alive: wrap the loop in `with torch.set_grad_enabled({flag}):`"
-            )
-            self.report(forwards[0], message, fix)
-            return True
-        return False
+        flag, forwards = found
+        file = self.file
+        loop = top_statement(forwards[0], func)
+        safe = returns_numbers(file, func)
+        torch_name, imports = file.module_ref("torch")
+        fix = None
+        if loop is not None and not scope_events(file, func).has_yield:
+            edits = wrap_with([loop], f"{torch_name}.set_grad_enabled({flag})")
+            fix = Fix("safe" if safe else "unsafe", SAFE_PHASE if safe else UNSAFE_PHASE, edits, imports, uses=(torch_name.split(".")[0],))
+        message = (
+            f"with `{flag}` False (a caller passes it) this forward pass runs with autograd on and keeps "
+            f"activations alive: wrap the loop in `with torch.set_grad_enabled({flag}):`"
+        )
+        self.report(forwards[0], message, fix)
+        return True
 
     def _periodic_forwards(self, scope: ast.AST) -> None:
-        """In a training loop, a grad-free ``if`` block (every N steps) runs a trained model only to
-        look at the output: a sample grid, a held-out check. Its graph stays alive meanwhile."""
-        file = self.file
-        flow = file.flow(scope)
-        if not flow.step_calls:
-            return
-        trained = trained_receivers(file)
-        seen: set[int] = set()
-        for node in iter_scope(scope) if isinstance(scope, ast.Module) else [n for stmt in scope.body for n in [stmt, *iter_scope(stmt)]]:  # type: ignore[attr-defined]
-            if not isinstance(node, ast.If) or id(node) in seen or not file.enclosing_loops(node):
-                continue
-            if any(statement_needs_grad(file, stmt) for stmt in node.body) or not runs_training(file, node):
-                continue
-            forwards = [
-                (call, False)
-                for stmt in node.body
-                for call in [stmt, *iter_scope(stmt)]
-                if isinstance(call, ast.Call)
-                and model_callee(file, call, trained) in trained
-                and file.guard_at(call) is None
-                and not result_feeds_training(file, call)
-            ]
-            seen.update(id(n) for n in ast.walk(node))
-            if forwards:
-                self._report(scope, scope_events(file, scope), forwards, None, by_name=True, whole_allowed=False)
+        """A grad-free ``if`` block of a training loop runs a trained model only to look at the output."""
+        for forwards in periodic_forwards(self.file, scope):
+            self._report(scope, scope_events(self.file, scope), forwards, None, by_name=True, whole_allowed=False)
 
     # ------------------------------------------------------------------ report and fix
     def _report(
@@ -360,7 +232,7 @@ class EvalWithoutNoGrad(Rule):
         conditional: bool = False,
         whole_allowed: bool = True,
     ) -> None:
-        exposed = [item for item in exposed if not _under_tensorflow(self.file, item[0])]
+        exposed = [item for item in exposed if not under_tensorflow(self.file, item[0])]
         if not exposed:
             return  # TensorFlow code in a file that also uses torch (a notebook comparing frameworks)
         why = "evaluation runs with autograd on" if by_name else "`.eval()` does not turn off autograd"
@@ -398,7 +270,7 @@ class EvalWithoutNoGrad(Rule):
             return None
         file = self.file
         torch_name, imports = file.module_ref("torch")
-        safe = not via_helper and (isinstance(scope, ast.Module) or self._returns_numbers(scope))
+        safe = not via_helper and (isinstance(scope, ast.Module) or returns_numbers(file, scope))
         if whole and isinstance(scope, FunctionNode) and self._decorator_binds(scope, torch_name, imports):
             message = SAFE_DECORATOR if safe else UNSAFE_DECORATOR
             edit = add_decorator(scope, f"{torch_name}.no_grad()")
@@ -420,58 +292,9 @@ class EvalWithoutNoGrad(Rule):
             return True  # a nested def runs with its enclosing function, after module imports
         return self.file.bound_unconditionally_before(torch_name.split(".")[0], func)
 
-    def _returns_numbers(self, scope: ast.AST) -> bool:
-        """Every return hands back a plain Python value (or nothing): no tensor a caller could
-        differentiate loses its history."""
-        flow = self.file.flow(scope)
-        for ret, value in flow.returns:
-            if ret.value is None or is_constant(ret.value, None):
-                continue
-            if value.kind == NUMBER or (value.kind == SEQ and (value.elem is None or value.elem.kind == NUMBER)):
-                continue
-            return False
-        return True
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-def _under_tensorflow(file, call: ast.Call) -> bool:  # type: ignore[no-untyped-def]
-    """Inside ``with tf.GradientTape()`` or a ``@tf.function``: TensorFlow's autograd, not torch's."""
-    for node in ancestors(call):
-        if isinstance(node, ast.With):
-            for item in node.items:
-                expr = item.context_expr
-                if isinstance(expr, ast.Call) and (file.qualname(expr.func) or "").endswith("GradientTape"):
-                    return True
-        if isinstance(node, FunctionNode):
-            for decorator in node.decorator_list:  # type: ignore[attr-defined]
-                target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                if (file.qualname(target) or "").startswith("tensorflow."):
-                    return True
-    return False
+    def _reported_calls(self) -> set[int]:
+        """Calls already reported (after ``.eval()``): they carry the finding and its fix."""
+        return {id(r.node) for r in self.file.reports if r.rule is type(self)}
 
 
 EvalWithoutNoGrad.VALID = [
