@@ -12,6 +12,10 @@ Three questions the loader rules (MEM008, MEM011) ask, answered once here:
 - whether an attribute that a Dataset's ``__init__`` stores holds per-item Python objects (lists of
   paths, parsed annotation files, dicts filled in a loop, pandas object columns) rather than one
   buffer (arrays, tensors, memory maps), and whether ``__getitem__`` reads it per item.
+
+Spellings MEM003 (``loads.py``) asks about as well: an expression that names a loader
+(``looks_like_loader``), a Dataset class by its bases or its ``__getitem__`` (``is_dataset_class``,
+``holds_items``), and attributes its ``__getitem__`` indexes (``indexed_per_item``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from memlint.analysis import facts
-from memlint.analysis.syntax import FunctionNode, LoopNode, ancestors, dotted, iter_scope, keyword, parent
+from memlint.analysis.syntax import FunctionNode, LoopNode, ancestors, dotted, iter_scope, keyword, parent, self_attribute
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -286,6 +290,15 @@ def is_loader_call(file: "FileAnalysis", call: ast.Call) -> bool:
     return False
 
 
+def looks_like_loader(file: "FileAnalysis", expr: ast.AST) -> bool:
+    """``torch...DataLoader(...)``, or an expression named like a loader (``train_loader``, ``self.loader``)."""
+    if isinstance(expr, ast.Call):
+        name = file.qualname(expr.func)
+        return name is not None and name.startswith("torch.") and name.rsplit(".", 1)[-1] == "DataLoader"
+    name = dotted(expr)
+    return name is not None and bool(facts.LOADER_NAME.search(name.rsplit(".", 1)[-1]))
+
+
 def loader_calls(file: "FileAnalysis") -> list[ast.Call]:
     cached = file.__dict__.get("_loader_calls")
     if cached is None:
@@ -424,6 +437,17 @@ def loaders_with_workers(file: "FileAnalysis") -> list[tuple["FileAnalysis", ast
     if file.project is not None and hasattr(file.project, "loader_calls"):
         candidates.extend(file.project.loader_calls(file, with_workers=True))
     return [(owner, call) for owner, call in candidates if not loader_setting(owner, call, "num_workers").off]
+
+
+# ====================================================================================== Dataset classes
+def is_dataset_class(cls: ast.ClassDef | None) -> bool:
+    """A class with a ``*Dataset`` base, by its spelling."""
+    return cls is not None and any((dotted(b) or "").rsplit(".", 1)[-1].endswith("Dataset") for b in cls.bases)
+
+
+def holds_items(cls: ast.ClassDef | None) -> bool:
+    """A data set class: a ``*Dataset`` base, or a ``__getitem__`` of its own."""
+    return cls is not None and (is_dataset_class(cls) or any(isinstance(s, FunctionNode) and s.name == "__getitem__" for s in cls.body))
 
 
 def derives_from(file: "FileAnalysis", qualified: str, target: str, depth: int = 0) -> bool:
@@ -719,9 +743,21 @@ def items_read(file: "FileAnalysis", cls: ast.ClassDef) -> dict[str, ast.AST]:
 def _self_attribute(expr: ast.AST | None) -> str | None:
     if isinstance(expr, ast.Attribute) and expr.attr in ("iloc", "loc", "at", "iat"):
         expr = expr.value
-    if isinstance(expr, ast.Attribute) and dotted(expr.value) == "self":
-        return expr.attr
-    return None
+    return self_attribute(expr)
+
+
+def indexed_per_item(cls: ast.ClassDef | None, attrs: list[str]) -> bool:
+    """``self.<attr>[i]`` (not a string key) somewhere in the class's own ``__getitem__``."""
+    if cls is None:
+        return False
+    wanted = set(attrs)
+    for stmt in cls.body:
+        if isinstance(stmt, FunctionNode) and stmt.name == "__getitem__":
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Subscript) and self_attribute(node.value) in wanted:
+                    if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+                        return True
+    return False
 
 
 def _read_by_index(

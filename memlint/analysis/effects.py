@@ -1,5 +1,6 @@
 """What code does with a value: keeps it in an object, reduces it to a number, uses it only as a
-number, or knows it holds one element. Facts about function bodies that several rules ask.
+number, only reads it, or knows it holds one element. Facts about function bodies that several
+rules ask.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import ast
 
 from memlint.analysis import facts
 from memlint.analysis.flow import Flow, names_in
-from memlint.analysis.syntax import dotted, last_name, walk_tree
+from memlint.analysis.syntax import dotted, last_name, parent, self_attribute, target_elements, walk_tree
 
 # Calls that take a number to print, log or format it.
 NUMBER_CONSUMERS = frozenset(
@@ -105,3 +106,45 @@ def reduces_param(definition: ast.AST, name: str) -> bool:
             if isinstance(node.args[0], ast.Name) and node.args[0].id == name:
                 safe += 1
     return total > 0 and safe == total
+
+
+# Uses of an array that only read it: its metadata, and calls that copy an indexed item out.
+_READ_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "nbytes"})
+_COPYING_CALLS = frozenset({"torch.tensor", "numpy.array", "numpy.copy", "torch.Tensor"})
+
+
+def only_read(file, target: ast.AST) -> bool:  # type: ignore[no-untyped-def]
+    """Every use of what ``target`` binds (a local, or ``self.x`` in its class) reads it: shape/len,
+    or an indexed item copied out (``torch.tensor(x[i])``, ``x[i].copy()``); it is bound once."""
+    exprs = target_elements(target)
+    if len(exprs) != 1:
+        return False
+    wanted = dotted(exprs[0])
+    scope = file.enclosing_class(target) if self_attribute(exprs[0]) else (file.enclosing_function(target) or file.tree)
+    if scope is None or wanted is None:
+        return False
+    assignments = 0
+    for node in ast.walk(scope):
+        if not isinstance(node, (ast.Name, ast.Attribute)) or dotted(node) != wanted:
+            continue
+        holder = parent(node)
+        if isinstance(node.ctx, ast.Store):
+            assignments += 1
+            if assignments > 1:
+                return False
+        elif isinstance(holder, ast.Attribute) and holder.attr in _READ_ATTRIBUTES:
+            continue
+        elif isinstance(holder, ast.Call) and isinstance(holder.func, ast.Name) and holder.func.id == "len":
+            continue
+        elif isinstance(holder, ast.Subscript) and holder.value is node and _copied_item(file, holder):
+            continue
+        else:
+            return False
+    return True
+
+
+def _copied_item(file, item: ast.Subscript) -> bool:  # type: ignore[no-untyped-def]
+    holder = parent(item)
+    if isinstance(holder, ast.Call) and holder.args[:1] == [item] and file.qualname(holder.func) in _COPYING_CALLS:
+        return True
+    return isinstance(holder, ast.Attribute) and holder.attr in ("copy", "astype")

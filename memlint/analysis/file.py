@@ -551,6 +551,11 @@ class FileAnalysis:
             return True
         return False
 
+    def in_test(self, node: ast.AST) -> bool:
+        """``node`` is in a test function (``test*``) or in a test file."""
+        func = self.enclosing_function(node)
+        return (func is not None and func.name.startswith("test")) or self.is_test_file
+
     # ------------------------------------------------------------------ value flows
     def flow(self, scope: ast.AST, depth: int = 0) -> "Flow":
         """The value analysis of one function body (or the module body), computed once."""

@@ -260,6 +260,18 @@ def keyword(call: ast.Call, name: str) -> ast.keyword | None:
     return None
 
 
+def self_attribute(expr: ast.AST | None) -> str | None:
+    """``x`` for ``self.x``, else None."""
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
+        return expr.attr
+    return None
+
+
+def string_parts(expr: ast.AST) -> list[str]:
+    """Literal text inside an expression (strings, f-strings, joins, ``/`` and ``+`` of paths)."""
+    return [n.value for n in ast.walk(expr) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
 def positional(call: ast.Call) -> list[ast.expr]:
     """Positional arguments that are not ``*args``."""
     return [a for a in call.args if not isinstance(a, ast.Starred)]
@@ -290,6 +302,11 @@ def target_names(target: ast.AST) -> list[str]:
         name = dotted(target)
         return [name] if name else []
     return []
+
+
+def target_elements(target: ast.AST) -> list[ast.AST]:
+    """The elements an assignment target unpacks to (one level), or the target itself."""
+    return list(target.elts) if isinstance(target, (ast.Tuple, ast.List)) else [target]
 
 
 def literal_loop_bound(loop: ast.AST) -> int | None:

@@ -14,9 +14,9 @@ kept on a ``Dataset`` (waldo-seg/waldo).
 Trigger: ``np.load`` / ``torch.load``, ``list()`` / ``[*...]`` of a loader, ``.to(device)`` /
 ``.cuda()``, stacking calls (``np.array``, ``np.stack``, ``torch.stack`` ...), ``TensorDataset``.
 
-Query: where the loaded or built data goes (a ``TensorDataset``, a ``Dataset`` attribute indexed
-per item, a device move, a data loading function's return), by following the expression up its
-parents and local names through the scope.
+Query (``analysis/loads.py``): where the loaded or built data goes (a ``TensorDataset``, a
+``Dataset`` attribute indexed per item, a device move, a data loading function's return), by
+following the expression up its parents and local names through the scope.
 
 Fix: ``mmap_mode="r"`` for ``np.load`` (safe when the array is only read), ``mmap=True`` for
 ``torch.load`` (unsafe: needs the zipfile format). The rest is report only.
@@ -25,97 +25,31 @@ Fix: ``mmap_mode="r"`` for ``np.load`` (safe when the array is only read), ``mma
 from __future__ import annotations
 
 import ast
-import re
 
 from memlint.analysis import facts
-from memlint.analysis.sizes import binding_before, expression_elements
-from memlint.analysis.syntax import (
-    FunctionNode,
-    ancestors,
-    dotted,
-    is_constant,
-    iter_scope,
-    last_name,
-    literal_loop_bound,
-    parent,
+from memlint.analysis.data import looks_like_loader
+from memlint.analysis.effects import only_read
+from memlint.analysis.loads import (
+    DEVICE_METHODS,
+    STACKING_CALLS,
+    archive_read_whole,
+    copied_helper_array,
+    data_destination,
+    data_moved_in_constructor,
+    element_of_in_memory_set,
+    mmap_left_to_user,
+    moves_to_device,
+    stacked_reads,
+    table_values,
+    whole_data_set,
 )
+from memlint.analysis.syntax import ancestors, dotted, is_constant, keyword, last_name, string_parts, target_elements
 from memlint.fixes import add_keyword, replace_code
 from memlint.rule import Fix, Invalid, Rule, Valid
 
-# Calls that hand back their first argument's data, with whether they copy it.
-_WRAPPERS = {
-    "torch.from_numpy": False,
-    "torch.as_tensor": False,
-    "numpy.asarray": False,
-    "torch.tensor": True,
-    "torch.Tensor": True,
-    "torch.FloatTensor": True,
-    "torch.LongTensor": True,
-    "numpy.array": True,
-    "numpy.ascontiguousarray": True,
-}
-# Methods that keep the (whole) data: views, and copies that are just as large.
-_VIEW_METHODS = frozenset({"reshape", "view", "squeeze", "unsqueeze", "transpose", "permute", "T"})
-_COPY_METHODS = frozenset(
-    {"astype", "float", "double", "long", "int", "half", "bool", "byte", "contiguous", "clone", "copy", "type"}
-)
-_DEVICE_METHODS = frozenset({"to", "cuda"})
-# Uses of an mmap'd array that only read it (used to prove the np.load fix safe).
-_READ_ATTRIBUTES = frozenset({"shape", "ndim", "dtype", "size", "nbytes"})
-_COPYING_CALLS = frozenset({"torch.tensor", "numpy.array", "numpy.copy", "torch.Tensor"})
-# Attributes that hold index metadata or statistics, small next to the data they describe.
-_METADATA_NAME = re.compile(
-    r"(?i)(^|_)(offsets?|sizes?|lens|lengths?|index|indices|idx|starts?|ends?|stats?|mean|std|vocab|mapping|dict)$"
-)
-# Classes that hold a data set (LMOrderedIterator, TextDataset, CorpusLoader ...).
-_DATA_CLASS = re.compile(r"Iterator|Dataset|Loader|Corpus|DataModule")
-_RESHAPE_METHODS = _VIEW_METHODS | _COPY_METHODS | {"t", "narrow", "flatten", "long", "pin_memory"}
-# A whole data set by its name (a receiver of `.to(device)` that moves all it holds).
-_DATA_SET_NAME = re.compile(r"(?i)^(?:(?:train|training|val|valid|validation|test|eval|dev)_?(?:set|dataset|data|ds)|data_?set)$")
-# Functions whose job is to load a data set (what they return is the data set).
-_DATA_LOADING_FUNCTION = re.compile(
-    r"(?i)^_*(?:load|read|get|fetch|open)_(?:the_)?(?:\w+_)?(?:data|dataset|datasets|split|corpus|samples|examples|tensors)$"
-)
-# Calls that stack a list of arrays or tensors into one.
-_STACKING = frozenset(
-    {"numpy.array", "numpy.asarray", "numpy.stack", "numpy.vstack", "numpy.concatenate", "torch.stack", "torch.cat", "torch.tensor"}
-)
-_DESERIALIZERS = frozenset({"pickle.load", "torch.load", "joblib.load", "numpy.load", "dill.load", "json.load"})
-# Calls that allocate an array to be filled in place, and the size below which it is not a data set.
-_PREALLOCATIONS = frozenset({"numpy.zeros", "numpy.empty", "numpy.ones", "numpy.full"})
-_SMALL_ELEMENTS = 1_000_000
-_PANDAS_READERS = re.compile(r"^pandas\.read_(csv|parquet|feather|pickle|hdf|json|table|excel|sql)$")
 NP_LOAD_FIX = 'Add `mmap_mode="r"` (the array becomes read-only)'
 NP_LOAD_FIX_UNCHECKED = 'Add `mmap_mode="r"` (the array becomes read-only; check nothing writes to it)'
 TORCH_LOAD_FIX = "Add `mmap=True` (needs a zipfile-format checkpoint, torch>=2.1)"
-
-
-def _string_parts(expr: ast.AST) -> list[str]:
-    """Literal text inside a path expression (strings, f-strings, joins, ``/`` and ``+``)."""
-    return [n.value for n in ast.walk(expr) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-
-
-def _kwarg(call: ast.Call, name: str) -> ast.keyword | None:
-    return next((k for k in call.keywords if k.arg == name), None)
-
-
-def _is_dataset_class(cls: ast.ClassDef | None) -> bool:
-    return cls is not None and any((dotted(b) or "").rsplit(".", 1)[-1].endswith("Dataset") for b in cls.bases)
-
-
-def _holds_items(cls: ast.ClassDef | None) -> bool:
-    """A data set class: a ``*Dataset`` base, or a ``__getitem__`` of its own."""
-    return cls is not None and (_is_dataset_class(cls) or any(isinstance(s, FunctionNode) and s.name == "__getitem__" for s in cls.body))
-
-
-def _self_attr(expr: ast.AST) -> str | None:
-    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id == "self":
-        return expr.attr
-    return None
-
-
-def _target_exprs(target: ast.AST) -> list[ast.AST]:
-    return list(target.elts) if isinstance(target, (ast.Tuple, ast.List)) else [target]
 
 
 class WholeDatasetLoad(Rule):
@@ -1009,7 +943,7 @@ class WholeDatasetLoad(Rule):
                 )
             return
         last = last_name(func)
-        if last in _DEVICE_METHODS and isinstance(func, ast.Attribute):
+        if last in DEVICE_METHODS and isinstance(func, ast.Attribute):
             self._check_device_move(node)
             return
         qualified = self.file.qualname(func)
@@ -1017,8 +951,8 @@ class WholeDatasetLoad(Rule):
             self._check_numpy_load(node)
         elif qualified == "torch.load":
             self._check_torch_load(node)
-        elif qualified in _STACKING and node.args:
-            self._check_stacked_reads(node, qualified)
+        elif qualified in STACKING_CALLS and node.args:
+            self._check_stacked_reads(node)
         elif last == "TensorDataset":
             self._check_table_copy(node)
 
@@ -1029,37 +963,33 @@ class WholeDatasetLoad(Rule):
             )
 
     def _is_loader(self, expr: ast.AST) -> bool:
-        if self._in_tests(expr):
-            return False  # tests list tiny loaders to compare batches
-        if isinstance(expr, ast.Call):
-            name = self.file.qualname(expr.func)
-            return name is not None and name.startswith("torch.") and name.rsplit(".", 1)[-1] == "DataLoader"
-        name = dotted(expr)
-        return name is not None and bool(facts.LOADER_NAME.search(name.rsplit(".", 1)[-1]))
-
-    def _in_tests(self, node: ast.AST) -> bool:
-        func = self.file.enclosing_function(node)
-        return (func is not None and func.name.startswith("test")) or self.file.is_test_file
+        # tests list tiny loaders to compare batches
+        return not self.file.in_test(expr) and looks_like_loader(self.file, expr)
 
     # ------------------------------------------------------------------ np.load / torch.load
     def _check_numpy_load(self, node: ast.Call) -> None:
         if not node.args or isinstance(node.args[0], ast.Starred):
             return
-        if self._npz_read_whole(node):
+        if archive_read_whole(self.file, node):
+            self.report(
+                node,
+                "`np.load` of an archive read whole (`.items()` / `dict(...)`) decompresses every array into memory; "
+                "read the arrays an item needs (`archive[key][i]`), or store `.npy` files and use `mmap_mode=\"r\"`",
+            )
             return
-        mmap = _kwarg(node, "mmap_mode")
+        mmap = keyword(node, "mmap_mode")
         if (mmap is not None and not is_constant(mmap.value, None)) or len(node.args) > 1:
             return  # mapped (positionally or by keyword)
-        if any(".npz" in part for part in _string_parts(node.args[0])) or self._user_chose_mmap(node):
+        if any(".npz" in part for part in string_parts(node.args[0])) or mmap_left_to_user(node):
             return
-        use = self._dataset_use(node)
+        use = data_destination(self.file, node)
         if use is None:
             return
         kind, target, copied = use
         fix = None
-        if _kwarg(node, "allow_pickle") is None and target is not None and not copied and kind != "moved to the device":
+        if keyword(node, "allow_pickle") is None and target is not None and not copied and kind != "moved to the device":
             edit = replace_code(mmap.value, '"r"') if mmap is not None else add_keyword(node, "mmap_mode", '"r"')
-            safe = self._only_read(target)
+            safe = only_read(self.file, target)
             fix = Fix("safe" if safe else "unsafe", NP_LOAD_FIX if safe else NP_LOAD_FIX_UNCHECKED, (edit,))
         self.report(
             node,
@@ -1068,38 +998,22 @@ class WholeDatasetLoad(Rule):
             fix,
         )
 
-    def _npz_read_whole(self, node: ast.Call) -> bool:
-        """``np.load(p).items()``, ``dict(np.load(p))``: every array of an archive decompressed at once,
-        kept by a data set class or repeated per file in a loop. True when reported."""
-        holder = parent(node)
-        whole = (isinstance(holder, ast.Attribute) and holder.attr in ("items", "values") and isinstance(parent(holder), ast.Call)) or (
-            isinstance(holder, ast.Call) and isinstance(holder.func, ast.Name) and holder.func.id in ("dict", "list") and holder.args[:1] == [node]
-        )
-        if not whole or any(facts.CHECKPOINT_HINT.search(p) for p in _string_parts(node.args[0])):
-            return False
-        if not (_holds_items(self.file.enclosing_class(node)) or self.file.enclosing_loops(node)):
-            return False
-        self.report(
-            node,
-            "`np.load` of an archive read whole (`.items()` / `dict(...)`) decompresses every array into memory; "
-            "read the arrays an item needs (`archive[key][i]`), or store `.npy` files and use `mmap_mode=\"r\"`",
-        )
-        return True
-
     def _check_torch_load(self, node: ast.Call) -> None:
-        if not node.args or _kwarg(node, "weights_only") is not None or _kwarg(node, "mmap") is not None:
+        if not node.args or keyword(node, "weights_only") is not None or keyword(node, "mmap") is not None:
             return
-        if any(facts.CHECKPOINT_HINT.search(part) for part in _string_parts(node.args[0])):
+        if any(facts.CHECKPOINT_HINT.search(part) for part in string_parts(node.args[0])):
             return
         for outer in ancestors(node):
             if isinstance(outer, ast.Call) and isinstance(outer.func, ast.Attribute) and outer.func.attr in ("load_state_dict", "load"):
                 return
-        use = self._dataset_use(node)
+        use = data_destination(self.file, node)
         if use is None:
             return
         kind, target, _copied = use
-        if target is not None and any(facts.CHECKPOINT_HINT.search(n) for n in _target_names(target)):
-            return
+        if target is not None:
+            names = [name.rsplit(".", 1)[-1] for name in (dotted(e) for e in target_elements(target)) if name is not None]
+            if any(facts.CHECKPOINT_HINT.search(n) for n in names):
+                return
         fix = Fix("unsafe", TORCH_LOAD_FIX, (add_keyword(node, "mmap", "True"),))
         self.report(
             node,
@@ -1107,238 +1021,44 @@ class WholeDatasetLoad(Rule):
             fix if kind != "moved to the device" else None,
         )
 
-    def _user_chose_mmap(self, node: ast.AST) -> bool:
-        """``if use_mmap: np.load(p, mmap_mode="r") else: np.load(p)``: a choice left to the user."""
-        for outer in ancestors(node):
-            if isinstance(outer, ast.If):
-                return any(isinstance(n, ast.Call) and _kwarg(n, "mmap_mode") is not None for n in ast.walk(outer))
-            if isinstance(outer, (*FunctionNode, ast.ClassDef)):
-                return False
-        return False
-
-    # ------------------------------------------------------------------ how the loaded data is used
-    def _dataset_use(self, node: ast.Call) -> tuple[str, ast.AST | None, bool] | None:
-        """(how it is kept, the assignment target or None, copied on the way) or None if not a data set."""
-        current: ast.AST = node
-        copied = moved = picked = False
-        while True:
-            holder = parent(current)
-            if isinstance(holder, ast.Call) and holder.args[:1] == [current] and self.file.qualname(holder.func) in _WRAPPERS:
-                copied = copied or _WRAPPERS[self.file.qualname(holder.func) or ""]
-                current = holder
-            elif isinstance(holder, ast.Attribute) and holder.value is current:
-                if holder.attr not in _VIEW_METHODS | _COPY_METHODS | _DEVICE_METHODS:
-                    return None
-                copied = copied or holder.attr in _COPY_METHODS
-                moved = moved or holder.attr in _DEVICE_METHODS
-                call = parent(holder)
-                current = call if isinstance(call, ast.Call) and call.func is holder else holder
-            elif isinstance(holder, ast.Subscript) and holder.value is current:
-                key = holder.slice
-                if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                    if not facts.DATA_NAME.search(key.value) or facts.CHECKPOINT_HINT.search(key.value):
-                        return None
-                    picked = True  # `torch.load(p)["dataset"]`
-                current = holder
-            else:
-                break
-        holder = parent(current)
-        cls = self.file.enclosing_class(node)
-        if isinstance(holder, ast.Call) and current in holder.args and last_name(holder.func) == "TensorDataset":
-            return "wrapped in a `TensorDataset`", None, copied
-        function = self.file.enclosing_function(node)
-        if isinstance(holder, ast.Return) and function is not None and (picked or _DATA_LOADING_FUNCTION.match(function.name)):
-            return f"returned as the data set of `{function.name}`", None, copied
-        if not isinstance(holder, ast.Assign) or holder.value is not current or len(holder.targets) != 1:
-            return None
-        target = holder.targets[0]
-        exprs = _target_exprs(target)
-        if all(_self_attr(t) for t in exprs) and _is_dataset_class(cls):
-            attrs = [_self_attr(t) or "" for t in exprs]
-            if any(_METADATA_NAME.search(a) for a in attrs) or not _indexed_per_item(cls, attrs):
-                return None
-            return ("moved to the device", None, copied) if moved else ("kept on a `Dataset`", target, copied)
-        names = [t.id for t in exprs if isinstance(t, ast.Name)]
-        if not names or len(names) != len(exprs):
-            return None
-        if moved:
-            return ("moved to the device", None, copied) if any(facts.DATA_NAME.search(n) for n in names) else None
-        if picked:
-            return "a data set pulled out of the loaded file", target, copied
-        kind = self._name_use(node, names)
-        return (kind, target, copied) if kind is not None else None
-
-    def _name_use(self, node: ast.AST, names: list[str]) -> str | None:
-        """Does a local bound from the load feed a TensorDataset or a device move?"""
-        scope = self.file.enclosing_function(node) or self.file.tree
-        wanted = set(names)
-        for inner in iter_scope(scope):
-            if not isinstance(inner, ast.Call):
-                continue
-            if last_name(inner.func) == "TensorDataset" and any(self._core_name(a) in wanted for a in inner.args):
-                return "wrapped in a `TensorDataset`"
-            if (
-                isinstance(inner.func, ast.Attribute)
-                and inner.func.attr in _DEVICE_METHODS
-                and self._core_name(inner.func.value) in wanted
-                and any(facts.DATA_NAME.search(n) for n in names)
-            ):
-                return "moved to the device"
-        return None
-
-    def _core_name(self, expr: ast.AST) -> str | None:
-        """The name under wrappers: ``torch.from_numpy(x).float()`` -> ``x``."""
-        for _ in range(8):
-            if isinstance(expr, ast.Name):
-                return expr.id
-            if not isinstance(expr, ast.Call):
-                return None
-            if isinstance(expr.func, ast.Attribute) and (expr.func.attr in _VIEW_METHODS or expr.func.attr in _COPY_METHODS):
-                expr = expr.func.value
-            elif expr.args and self.file.qualname(expr.func) in _WRAPPERS:
-                expr = expr.args[0]
-            else:
-                return None
-        return None
-
-    # ------------------------------------------------------------------ fix safety
-    def _only_read(self, target: ast.AST) -> bool:
-        """Every use of ``target`` in its scope reads: shape/len, or an indexed copy (torch.tensor, np.array)."""
-        exprs = _target_exprs(target)
-        if len(exprs) != 1:
-            return False
-        wanted = dotted(exprs[0])
-        scope = self.file.enclosing_class(target) if _self_attr(exprs[0]) else (self.file.enclosing_function(target) or self.file.tree)
-        if scope is None or wanted is None:
-            return False
-        assignments = 0
-        for node in ast.walk(scope):
-            if not isinstance(node, (ast.Name, ast.Attribute)) or dotted(node) != wanted:
-                continue
-            holder = parent(node)
-            if isinstance(node.ctx, ast.Store):
-                assignments += 1
-                if assignments > 1:
-                    return False
-            elif isinstance(holder, ast.Attribute) and holder.attr in _READ_ATTRIBUTES:
-                continue
-            elif isinstance(holder, ast.Call) and isinstance(holder.func, ast.Name) and holder.func.id == "len":
-                continue
-            elif isinstance(holder, ast.Subscript) and holder.value is node and self._copied_item(holder):
-                continue
-            else:
-                return False
-        return True
-
-    def _copied_item(self, item: ast.Subscript) -> bool:
-        holder = parent(item)
-        if isinstance(holder, ast.Call) and holder.args[:1] == [item] and self.file.qualname(holder.func) in _COPYING_CALLS:
-            return True
-        return isinstance(holder, ast.Attribute) and holder.attr in ("copy", "astype")
-
     # ------------------------------------------------------------------ whole data sets on the device
     def _check_device_move(self, node: ast.Call) -> None:
-        if not _device_target(node):
+        if not moves_to_device(node):
             return
-        receiver = node.func.value  # type: ignore[attr-defined]
-        if self._stored_in_data_class(node, receiver) or self._in_tests(node):
-            return
-        whole = self._whole_data_set(node, receiver)
-        if whole is not None:
-            self.report(
-                node,
-                f"`{whole}.{node.func.attr}(...)` moves a whole data set to the device at once (its own `to()` moves "  # type: ignore[attr-defined]
-                "everything it stores); keep it on the CPU and move each batch",
-            )
-            return
-        source = self._element_of_in_memory_set(node, receiver)
-        if source is not None:
-            self.report(
-                node,
-                f"every element of `{source}` is moved to the device and kept there: the whole data set ends up in device "
-                "memory; move each batch in the training loop instead",
-            )
+        message = self._whole_move(node, node.func.value)  # type: ignore[attr-defined]
+        if message is not None:
+            self.report(node, message)
 
-    def _stored_in_data_class(self, node: ast.Call, receiver: ast.AST) -> bool:
-        """``self.data = data.view(...).to(device)`` in the constructor of a data iterator. True when reported."""
-        holder = parent(node)
-        function = self.file.enclosing_function(node)
-        cls = self.file.enclosing_class(node)
-        if not (isinstance(holder, ast.Assign) and holder.value is node and len(holder.targets) == 1 and _self_attr(holder.targets[0])):
-            return False
-        if function is None or function.name != "__init__" or cls is None or not _DATA_CLASS.search(cls.name):
-            return False
-        core = receiver
-        while isinstance(core, ast.Call) and isinstance(core.func, ast.Attribute):
-            if core.func.attr not in _RESHAPE_METHODS:
-                return False
-            core = core.func.value
-        params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)}
-        if not isinstance(core, ast.Name) or not facts.DATA_NAME.search(core.id) or core.id not in params:
-            return False
-        self.report(
-            node,
-            f"the whole data set `{core.id}` is moved to the device at once when `{cls.name}` is built; "
-            "keep it on the CPU and move each batch",
-        )
-        return True
-
-    def _whole_data_set(self, node: ast.Call, receiver: ast.AST) -> str | None:
-        """``train_set.to(device)``, or ``data.to(device)`` in ``for data in (train_set, val_set)``."""
-        if not isinstance(receiver, ast.Name):
+    def _whole_move(self, node: ast.Call, receiver: ast.AST) -> str | None:
+        """What the move takes to the device whole, said for the finding; None if only a batch."""
+        moved = data_moved_in_constructor(self.file, node, receiver)
+        if moved is not None:
+            return (
+                f"the whole data set `{moved[0]}` is moved to the device at once when `{moved[1]}` is built; "
+                "keep it on the CPU and move each batch"
+            )
+        if self.file.in_test(node):
             return None
-        if _DATA_SET_NAME.match(receiver.id):
-            return receiver.id
-        for loop in self.file.enclosing_loops(node):
-            if isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) and loop.target.id == receiver.id:
-                if isinstance(loop.iter, (ast.Tuple, ast.List)) and loop.iter.elts and all(
-                    isinstance(e, ast.Name) and _DATA_SET_NAME.match(e.id) for e in loop.iter.elts
-                ):
-                    return receiver.id
+        whole = whole_data_set(self.file, node, receiver)
+        if whole is not None:
+            return (
+                f"`{whole}.{node.func.attr}(...)` moves a whole data set to the device at once (its own `to()` moves "  # type: ignore[attr-defined]
+                "everything it stores); keep it on the CPU and move each batch"
+            )
+        source = element_of_in_memory_set(self.file, node, receiver)
+        if source is not None:
+            return (
+                f"every element of `{source}` is moved to the device and kept there: the whole data set ends up in device "
+                "memory; move each batch in the training loop instead"
+            )
         return None
 
-    def _element_of_in_memory_set(self, node: ast.Call, receiver: ast.AST) -> str | None:
-        """``for graph in graphs: graph.to(device)`` over an unpickled list, ``inputs[i] = t.to(device)``:
-        each element of a data set held in memory moved and kept. The collection's name, or None."""
-        holder = parent(node)
-        kept = (isinstance(holder, ast.Expr)) or (
-            isinstance(holder, ast.Assign) and holder.value is node and all(isinstance(t, (ast.Subscript, ast.Attribute)) for t in holder.targets)
-        ) or (isinstance(holder, ast.Call) and isinstance(holder.func, ast.Attribute) and holder.func.attr == "append")
-        loops = self.file.enclosing_loops(node)
-        if not kept or not loops or not isinstance(loops[0], (ast.For, ast.AsyncFor)) or not isinstance(receiver, ast.Name):
-            return None
-        loop = loops[0]
-        if receiver.id not in {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}:
-            return None
-        collection = loop.iter
-        while isinstance(collection, ast.Call) and last_name(collection.func) in ("enumerate", "tqdm", "zip", "list", "sorted") and collection.args:
-            collection = collection.args[0]
-        if not isinstance(collection, ast.Name) or self._is_loader(collection):
-            return None
-        bound = binding_before(self.file.enclosing_function(node) or self.file.tree, collection.id, loop)
-        loaded = isinstance(bound, ast.Call) and self.file.qualname(bound.func) in _DESERIALIZERS
-        mapped = (
-            isinstance(bound, ast.Call)
-            and isinstance(bound.func, ast.Attribute)
-            and bound.func.attr in ("map", "apply")
-            # a data-like name, or a column of a table mapped row by row: `df[col].map(embed)`
-            and (facts.DATA_NAME.search(collection.id) is not None or isinstance(bound.func.value, ast.Subscript))
-        )
-        return collection.id if loaded or mapped else None
-
     # ------------------------------------------------------------------ samples read one by one
-    def _check_stacked_reads(self, node: ast.Call, stacking: str) -> None:
+    def _check_stacked_reads(self, node: ast.Call) -> None:
         """``np.array([imread(p) for p in paths])``, ``frames.append(...)`` in a loop then ``torch.stack(frames)``."""
-        if self._in_tests(node):
+        if self.file.in_test(node):
             return
-        source = node.args[0]
-        read = None
-        if isinstance(source, (ast.ListComp, ast.GeneratorExp)):
-            if any(literal_loop_bound(_as_loop(g)) is not None for g in source.generators):
-                return
-            read = self._reader_in(source.elt) or next((r for g in source.generators if (r := self._frame_source(g.iter))), None)
-        elif isinstance(source, ast.Name):
-            read = self._list_of_reads(node, source.id)
+        read = stacked_reads(self.file, node)
         if read is None:
             return
         self.report(
@@ -1347,51 +1067,12 @@ class WholeDatasetLoad(Rule):
             "is held in memory, twice while it is stacked; read each sample in a `Dataset.__getitem__` instead",
         )
 
-    def _reader_in(self, expr: ast.AST, depth: int = 0) -> str | None:
-        """The call in ``expr`` that reads a sample from a file: a reader itself, a project helper whose
-        body calls one (``load_image(path)``), or a local bound from one (``img = load_image(p)``)."""
-        scope = self.file.enclosing_function(expr) or self.file.tree
-        for inner in ast.walk(expr):
-            if isinstance(inner, ast.Call) and (self.file.qualname(inner.func) or "") in facts.SAMPLE_READERS:
-                return dotted(inner.func)
-            if isinstance(inner, ast.Call) and depth < 2:
-                for owner, definition in self.file.resolve_call(inner):
-                    if any(isinstance(n, ast.Call) and (owner.qualname(n.func) or "") in facts.SAMPLE_READERS for n in ast.walk(definition)):
-                        return definition.name
-            if isinstance(inner, ast.Name) and depth < 2:
-                bound = binding_before(scope, inner.id, self.file.statement_of(expr) or expr)
-                found = self._reader_in(bound, depth + 1) if bound is not None else None
-                if found is not None:
-                    return found
-        return None
-
-    def _frame_source(self, expr: ast.AST) -> str | None:
-        if isinstance(expr, ast.Call) and (self.file.qualname(expr.func) or "") in facts.FRAME_SOURCES:
-            return dotted(expr.func)
-        return None
-
-    def _list_of_reads(self, node: ast.Call, name: str) -> str | None:
-        """``name`` grew in a loop (over data, not a few literal items) by samples read from files."""
-        scope = self.file.enclosing_function(node) or self.file.tree
-        for inner in iter_scope(scope):
-            if not (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr == "append"):
-                continue
-            if dotted(inner.func.value) != name or not inner.args or getattr(inner, "lineno", 0) > node.lineno:
-                continue
-            loops = self.file.enclosing_loops(inner)
-            if not loops or any(literal_loop_bound(loop) is not None for loop in loops):
-                continue
-            read = self._reader_in(inner.args[0]) or self._frame_source(getattr(loops[-1], "iter", None)) or self._frame_source(getattr(loops[0], "iter", None))
-            if read is not None:
-                return read
-        return None
-
     # ------------------------------------------------------------------ tables copied whole
     def _check_table_copy(self, node: ast.Call) -> None:
         """``TensorDataset(torch.tensor(df.values))`` of a table read from a file, or
         ``TensorDataset(torch.FloatTensor(build_features(...)))`` of an array a helper fills."""
         for arg in node.args:
-            table = self._table_values(arg, node)
+            table = table_values(self.file, arg, node)
             if table is not None:
                 self.report(
                     arg,
@@ -1399,7 +1080,7 @@ class WholeDatasetLoad(Rule):
                     "alive too; read rows per item in a `Dataset.__getitem__`",
                 )
                 return
-            helper = self._copied_helper_array(arg, node)
+            helper = copied_helper_array(self.file, arg, node)
             if helper is not None:
                 self.report(
                     arg,
@@ -1408,98 +1089,3 @@ class WholeDatasetLoad(Rule):
                     "a `Dataset.__getitem__`",
                 )
                 return
-
-    def _copied_helper_array(self, expr: ast.AST, at: ast.AST) -> str | None:
-        """``torch.FloatTensor(features)`` where ``features`` is what a project function returns: an
-        array it preallocates (``np.zeros(shape)``, size not spelled small) and fills in a loop."""
-        if not (isinstance(expr, ast.Call) and expr.args and _WRAPPERS.get(self.file.qualname(expr.func) or "")):
-            return None
-        built = expr.args[0]
-        if isinstance(built, ast.Name):
-            scope = self.file.enclosing_function(at) or self.file.tree
-            built = binding_before(scope, built.id, self.file.statement_of(at) or at)
-        if not isinstance(built, ast.Call):
-            return None
-        for owner, definition in self.file.resolve_call(built):
-            for ret in ast.walk(definition):
-                if isinstance(ret, ast.Return) and isinstance(ret.value, ast.Name) and _filled_preallocation(owner, definition, ret):
-                    return definition.name
-        return None
-
-    def _table_values(self, expr: ast.AST, at: ast.AST) -> str | None:
-        scope = self.file.enclosing_function(at) or self.file.tree
-        for _ in range(6):
-            if isinstance(expr, ast.Name):
-                bound = binding_before(scope, expr.id, self.file.statement_of(at) or at)
-                if bound is None:
-                    return None
-                expr = bound
-            elif isinstance(expr, ast.Call) and (self.file.qualname(expr.func) in _WRAPPERS) and expr.args:
-                expr = expr.args[0]
-            elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in _COPY_METHODS | {"to_numpy"}:
-                expr = expr.func.value
-            elif isinstance(expr, ast.Attribute) and expr.attr == "values":
-                table = expr.value  # `frame.values`, `frame.drop(columns=...).values`, `frame[cols].values`
-                while isinstance(table, (ast.Call, ast.Subscript, ast.Attribute)) and not isinstance(table, ast.Name):
-                    table = table.func.value if isinstance(table, ast.Call) and isinstance(table.func, ast.Attribute) else getattr(table, "value", None)
-                if not isinstance(table, ast.Name):
-                    return None
-                frame = binding_before(scope, table.id, self.file.statement_of(at) or at)
-                read = isinstance(frame, ast.Call) and _PANDAS_READERS.match(self.file.qualname(frame.func) or "")
-                return table.id if read else None
-            else:
-                return None
-        return None
-
-
-def _as_loop(generator: ast.comprehension) -> ast.For:
-    return ast.For(target=generator.target, iter=generator.iter, body=[], orelse=[])
-
-
-def _device_target(call: ast.Call) -> bool:
-    """``.cuda()``, ``.to(device)``, ``.to(self.device)``, ``.to("cuda")``; not ``.to(torch.float16)``."""
-    func = call.func
-    if func.attr == "cuda":  # type: ignore[attr-defined]
-        return True
-    if not call.args:
-        return False
-    first = call.args[0]
-    if isinstance(first, ast.Constant) and isinstance(first.value, str):
-        return "cuda" in first.value
-    name = dotted(first)
-    return name is not None and name.rsplit(".", 1)[-1].lower().endswith("device")
-
-
-def _indexed_per_item(cls: ast.ClassDef | None, attrs: list[str]) -> bool:
-    """``self.<attr>[i]`` (not a string key) somewhere in the class's ``__getitem__``."""
-    if cls is None:
-        return False
-    wanted = set(attrs)
-    for stmt in cls.body:
-        if isinstance(stmt, FunctionNode) and stmt.name == "__getitem__":
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Subscript) and _self_attr(node.value) in wanted:
-                    if not (isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
-                        return True
-    return False
-
-
-def _filled_preallocation(owner, definition: ast.AST, ret: ast.Return) -> bool:  # type: ignore[no-untyped-def]
-    """``return feats`` where ``feats = np.zeros(shape)`` (not spelled small) is written item by item in a loop."""
-    name = ret.value.id  # type: ignore[union-attr]
-    bound = binding_before(definition, name, ret)
-    if not (isinstance(bound, ast.Call) and owner.qualname(bound.func) in _PREALLOCATIONS):
-        return False
-    elements = expression_elements(owner, bound)
-    if elements is not None and elements < _SMALL_ELEMENTS:
-        return False
-    return any(
-        isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name for t in node.targets)
-        and owner.enclosing_loops(node)
-        for node in ast.walk(definition)
-    )
-
-
-def _target_names(target: ast.AST) -> list[str]:
-    return [name.rsplit(".", 1)[-1] for name in (dotted(e) for e in _target_exprs(target)) if name is not None]
