@@ -10,9 +10,10 @@ last binding before the point asked about, in the same scope.
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
-from memlint.analysis.syntax import iter_scope, last_name, target_names
+from memlint.analysis.syntax import iter_scope, last_name, parent, target_names
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -216,3 +217,44 @@ def _largest(sizes: list[int | None]) -> int | None:
         return None
     return max(known) if known else None
 
+
+
+# Attributes that hold an object's statistics or schedule: a buffer's size, not an activation's
+# (``vae.bn.running_mean``, ``scheduler.alphas_cumprod``, ``pipe.latents_std``).
+_STORED_STATE = re.compile(
+    r"(?i)(^|_)(running_(mean|var)|alphas?|betas?|sigmas?|timesteps?|alphas_cumprod|schedule|mean|std|var|scale|scaling_factor|shift_factor|eps)$"
+)
+
+
+def from_stored_state(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> bool:
+    """``expr`` is computed only from statistics or schedules an object stores (and constants):
+    ``torch.sqrt(vae.bn.running_var.view(1, -1, 1, 1) + eps).to(device)``, ``sqrt(1 - sched.alphas_cumprod)``."""
+    if depth > _MAX_DEPTH:
+        return False
+    leaves: list[bool] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Constant):
+            continue
+        if isinstance(node, ast.Name):
+            scope = file.enclosing_function(node) or file.tree
+            bound = binding_before(scope, node.id, file.statement_of(node) or node)
+            leaves.append(bound is not None and from_stored_state(file, bound, depth + 1))
+        elif isinstance(node, ast.Attribute) and _STORED_STATE.search(node.attr):
+            leaves.append(True)
+        elif isinstance(node, ast.Attribute) and isinstance(parent(node), ast.BinOp) and not isinstance(node.value, ast.Call):
+            continue  # `vae.config.batch_norm_eps`: a configured number beside the statistics
+        elif isinstance(node, ast.BinOp):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, ast.UnaryOp):
+            stack.append(node.operand)
+        elif isinstance(node, ast.Subscript):
+            stack.append(node.value)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SIZE_KEEPING_METHODS and file.qualname(node.func) is None:
+            stack.append(node.func.value)
+        elif isinstance(node, ast.Call) and node.args and (last_name(node.func) in SIZE_KEEPING_METHODS or last_name(node.func) in _ELEMENTWISE_FUNCTIONS):
+            stack.extend(node.args)
+        else:
+            return False
+    return bool(leaves) and all(leaves)

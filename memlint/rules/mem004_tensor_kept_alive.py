@@ -16,9 +16,12 @@ cleanup helper (a library's, or a function of the project whose body empties the
 
 Query: in a loop that runs training or evaluation steps, unconditionally, with no frozen pass to
 separate from the trainable one; or at a phase boundary, names bound before it and never used
-again that hold a tensor the source does not show to be small (``memlint/analysis/sizes.py``), an
-object built from deleted names, or the helper's own arguments. Silent after an offload to the CPU
-(``unet.to("cpu")``: the call frees those weights), in ``except`` handlers, in memory reporting code.
+again (``memlint/analysis/lifetimes.py``) that hold a tensor the source does not show to be small
+(``memlint/analysis/sizes.py``: literal shapes, copies of a schedule or of statistics), an object
+built from deleted names (a constructor, factory, ``partial`` or list over them), or the helper's
+own arguments. Silent after an offload to the CPU (``unet.to("cpu")``: the call frees those
+weights; a name moved to the CPU earlier), between a frozen pass and the trainable step, in
+``except`` handlers, in memory reporting code.
 
 Fix: ``return_predictions=False`` for a discarded ``trainer.predict`` (safe: nothing reads the
 result). The rest is report only: removing a call or inserting ``del`` is left to the user.
@@ -29,9 +32,8 @@ from __future__ import annotations
 import ast
 import re
 
-from memlint.analysis import facts
-from memlint.analysis.flow import names_in
-from memlint.analysis.sizes import binding_before, expression_elements
+from memlint.analysis import facts, lifetimes
+from memlint.analysis.sizes import binding_before, expression_elements, from_stored_state
 from memlint.analysis.syntax import (
     FunctionNode,
     LoopNode,
@@ -394,6 +396,105 @@ class TensorKeptAlive(Rule):
                 trainer.predict(dataset)
             """,
             why="not Lightning's Trainer: there is no return_predictions to set",
+        ),
+        Valid(
+            """
+            import gc
+
+            import torch
+
+
+            def precompute(raw_dataset, text_model, tokenizer, train):
+                encode = lambda rows: {"emb": text_model(tokenizer(rows["text"]))}
+                cached = raw_dataset.map(encode, batched=True)
+                table = cached.with_format("torch")
+                del encode, text_model, tokenizer
+                gc.collect()
+                torch.cuda.empty_cache()
+                train(table)
+            """,
+            why="a dataset's map() returns new rows; it keeps no reference to the encoder it was given",
+        ),
+        Valid(
+            """
+            import gc
+
+            import torch
+
+
+            def finetune(load_pipeline, run_epochs, save, prompts, offload):
+                helper = load_pipeline().to("cuda")
+                embeddings = helper.encode(prompts)
+                if offload:
+                    helper = helper.to("cpu")
+                run_epochs(embeddings)
+                save()
+                gc.collect()
+                torch.cuda.empty_cache()
+                run_epochs(embeddings)
+            """,
+            why="the helper pipeline was moved to host memory earlier: the device cache holds none of it",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def train(vae, scheduler, unet, loader, optimizer, device="cuda"):
+                shift = vae.norm.running_mean.view(1, -1, 1, 1).to(device)
+                spread = torch.sqrt(vae.norm.running_var.view(1, -1, 1, 1) + vae.config.eps).to(device)
+                noise_levels = torch.sqrt(1 - scheduler.alphas_cumprod).to(device)
+                for batch in loader:
+                    latents = (vae.encode(batch) - shift) / spread
+                    t = torch.randint(0, 1000, (latents.shape[0],), device=device)
+                    loss = unet(latents + noise_levels[t][:, None, None, None], t).mean()
+                    loss.backward()
+                    optimizer.step()
+                del unet
+                torch.cuda.empty_cache()
+                print(run_final_check(vae))
+            """,
+            why="copies of a normalisation layer's statistics and of a noise schedule: a buffer's size, not worth a del",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            class StepSolver:
+                def __init__(self, sigmas):
+                    self.sigmas = sigmas
+
+                def to(self, device):
+                    self.sigmas = self.sigmas.to(device)
+                    return self
+
+
+            def distill(student, teacher, sigmas, loop, device="cuda"):
+                solver = StepSolver(sigmas).to(device)
+                loop(student, teacher, solver)
+                del teacher
+                torch.cuda.empty_cache()
+                loop(student, None, None)
+            """,
+            why="a small solver object of the project moved to the device, not a tensor worth a del",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def train(vae, transformer, loader, optimizer, device="cuda"):
+                vae.requires_grad_(False)
+                for batch in loader:
+                    latents = vae.encode(batch["pixels"].to(device)).latent_dist.mean
+                    torch.cuda.empty_cache()
+                    loss = transformer(latents, batch["text"]).mean()
+                    loss.backward()
+                    optimizer.step()
+                    optimizer.zero_grad()
+            """,
+            why="between a frozen encoder's pass (requires_grad_(False)) and the trainable step",
         ),
     ]
 
@@ -772,25 +873,36 @@ class TensorKeptAlive(Rule):
         )
 
     def _between_phases(self, call: ast.Call, loop: ast.AST) -> bool:
-        """A frozen pass under a grad guard before it and the trainable step after it, in the same
-        iteration: the call hands back the frozen pass's blocks on purpose."""
-        body = loop.body  # type: ignore[attr-defined]
-        index = next((i for i, stmt in enumerate(body) if stmt is call or call in set(ast.walk(stmt))), None)
-        if index is None:
-            return False
+        """A frozen pass before it (under a grad guard, or a model frozen with
+        ``requires_grad_(False)``) and the trainable step after it, in the same iteration: the
+        call hands back the frozen pass's blocks on purpose."""
+        line = call.lineno
+        nodes = list(lifetimes.loop_body_nodes(loop))
+        before = [n for n in nodes if getattr(n, "lineno", line) < line]
+        frozen_models = self._frozen_models(call)
         frozen = any(
-            isinstance(stmt, ast.With) and any(self.file.grad_guard_kind(item.context_expr) == "off" for item in stmt.items)
-            for stmt in body[:index]
-        )
+            isinstance(n, ast.With) and any(self.file.grad_guard_kind(item.context_expr) == "off" for item in n.items)
+            for n in before
+        ) or any(isinstance(n, ast.Call) and (dotted(n.func) or "").split(".")[0] in frozen_models for n in before)
         trains = any(
             isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in facts.BACKWARD_METHODS
-            for stmt in body[index + 1 :]
-            for n in ast.walk(stmt)
+            for n in nodes
+            if getattr(n, "lineno", line) > line
         )
         return frozen and trains
 
+    def _frozen_models(self, call: ast.Call) -> set[str]:
+        """Names the function freezes: ``vae.requires_grad_(False)``."""
+        scope = self.file.enclosing_function(call) or self.file.tree
+        return {
+            dotted(n.func.value) or ""
+            for n in iter_scope(scope)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "requires_grad_"
+            and n.args and isinstance(n.args[0], ast.Constant) and n.args[0].value is False
+        } - {""}
+
     def _is_step_loop(self, loop: ast.AST) -> bool:
-        nodes = list(_loop_body_nodes(loop))
+        nodes = list(lifetimes.loop_body_nodes(loop))
         calls = [n for n in nodes if isinstance(n, ast.Call)]
         if isinstance(loop, (ast.For, ast.AsyncFor)) and self._iterates_loader(loop.iter):
             return True
@@ -837,42 +949,26 @@ class TensorKeptAlive(Rule):
         """At a phase boundary: what is bound earlier, never deleted, never used again, and worth
         freeing (a tensor not shown to be small, an object built from deleted names, the helper's
         own arguments)."""
-        before, later, own_block = self._around(call, loop)
-        if any(_offloads(stmt) for stmt in own_block):
+        here = lifetimes.around(self.file, call, loop)
+        if any(lifetimes.offloads(stmt) for stmt in here.own_block):
             return  # `unet.to("cpu"); empty_cache()`: the offloaded weights are what it frees
-        if loop is None and not any(isinstance(n, ast.Call) for stmt in later for n in ast.walk(stmt)):
+        if loop is None and not any(isinstance(n, ast.Call) for stmt in here.later for n in ast.walk(stmt)):
             return  # no next phase: the names die when the function returns
-        bound: dict[str, ast.AST] = {}
-        deleted: set[str] = set()
-        for stmt in before:
-            for small in _simple_statements(stmt):
-                if isinstance(small, ast.Delete):
-                    deleted.update(n for t in small.targets for n in target_names(t))
-                elif isinstance(small, ast.Assign) and len(small.targets) == 1:
-                    for name, value in _bindings(small.targets[0], small.value):
-                        bound[name] = value
-                        deleted.discard(name)
-            if not isinstance(stmt, (ast.Assign, ast.Delete, ast.Expr, ast.With)):
-                deleted.update(n for d in ast.walk(stmt) if isinstance(d, ast.Delete) for t in d.targets for n in target_names(t))
-        used_later = {n for stmt in later for n in names_in(stmt)}
-        scope = self.file.enclosing_function(call)
-        if scope is not None:
-            used_later.update(n for g in ast.walk(scope) if isinstance(g, (ast.Global, ast.Nonlocal)) for n in g.names)
         dead: list[str] = []
         holders: list[str] = []
-        for name, value in bound.items():
-            if name in deleted or name in used_later:
-                continue
-            held = [a for a in _argument_names(value) if a in deleted]
+        for name, value in here.unused().items():
+            if lifetimes.moved_to_cpu(value):
+                continue  # host memory: the device cache is not where it lives
+            held = [a for a in lifetimes.held_names(self.file, value) if a in here.deleted]
             if held and not self._makes_tensor(value):
                 holders.append(f"`{name}` holds deleted {', '.join(f'`{h}`' for h in held)}")
                 dead.append(name)
-            elif self._makes_tensor(value) and not self._small(value) and not _kept_elsewhere(name, before):
+            elif self._makes_tensor(value) and not self._small(value) and not lifetimes.kept_elsewhere(name, here.before):
                 dead.append(name)
         if what != "`empty_cache()`":
-            for name in _argument_names(call):  # a helper cannot drop the caller's references
-                for given in [name, *_argument_names(bound.get(name))]:
-                    if given not in deleted and given not in used_later and given not in dead:
+            for name in lifetimes.argument_names(call):  # a helper cannot drop the caller's references
+                for given in [name, *lifetimes.argument_names(here.bound.get(name))]:
+                    if given not in here.deleted and given not in here.used_later and given not in dead:
                         dead.append(given)
         if not dead:
             return
@@ -884,34 +980,6 @@ class TensorKeptAlive(Rule):
             f"alive into the next phase{note}; `del {', '.join(dead)}` first",
         )
 
-    def _around(self, call: ast.Call, loop: ast.AST | None) -> tuple[list[ast.stmt], list[ast.stmt], list[ast.stmt]]:
-        """Statements before and after the call's statement, at every block level up to the scope
-        (or up to the loop that repeats it, whose later code and header count as after), and the
-        statements before it in its own block."""
-        before: list[ast.stmt] = []
-        later: list[ast.AST] = []
-        own: list[ast.stmt] | None = None
-        current = self.file.statement_of(call)
-        while current is not None:
-            located = self.file.block_of(current)
-            if located is None:
-                break
-            block, index = located
-            before.extend(block[:index])
-            later.extend(block[index + 1 :])
-            own = block[:index] if own is None else own
-            holder = parent(current)
-            if holder is loop and loop is not None:
-                later.append(loop.iter if isinstance(loop, (ast.For, ast.AsyncFor)) else loop.test)  # type: ignore[attr-defined]
-                rest = self.file.block_of(loop)  # type: ignore[arg-type]
-                if rest is not None:
-                    later.extend(rest[0][rest[1] + 1 :])
-                break
-            if holder is None or isinstance(holder, (*ScopeNode, ast.Module)):
-                break
-            current = holder  # type: ignore[assignment]
-        return before, later, own or []  # type: ignore[return-value]
-
     def _makes_tensor(self, value: ast.AST) -> bool:
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.MatMult):
             return True
@@ -922,13 +990,25 @@ class TensorKeptAlive(Rule):
         if name is not None:
             return name.startswith("torch.") and not name.startswith(_NOT_TENSOR_MODULES)
         if isinstance(func, ast.Attribute) and func.attr in _TENSOR_METHODS:
-            return True
+            return not self._built_object(func.value, value)
         if self.file.flow_of(value).value_of(func).kind == MODEL:
             return True
         callee = dotted(func)
         return callee is not None and bool(_MODEL_CALLEE.search(callee.rsplit(".", 1)[-1]))
 
+    def _built_object(self, receiver: ast.AST, point: ast.AST) -> bool:
+        """``solver.to(device)`` where ``solver = DDIMSolver(...)``: an object of some class moved, not a tensor."""
+        if isinstance(receiver, ast.Name):
+            receiver = binding_before(self.file.enclosing_function(point) or self.file.tree, receiver.id, point) or receiver
+        if not isinstance(receiver, ast.Call):
+            return False
+        callee = last_name(receiver.func) or ""
+        name = self.file.qualname(receiver.func) or ""
+        return callee[:1].isupper() and not name.startswith("torch.") and self.file.flow_of(receiver).value_of(receiver).kind != MODEL
+
     def _small(self, value: ast.AST) -> bool:
+        if from_stored_state(self.file, value):
+            return True  # a schedule or a statistics buffer, copied
         elements = expression_elements(self.file, value)
         return elements is not None and elements <= SMALL_ELEMENTS
 
@@ -961,82 +1041,4 @@ def _empties_cache(owner, definition) -> bool:  # type: ignore[no-untyped-def]
             qualified = owner.qualname(node.func)
             if qualified in facts.EMPTY_CACHE or qualified in facts.CLEANUP_HELPERS:
                 return True
-    return False
-
-
-def _loop_body_nodes(loop: ast.AST):  # type: ignore[no-untyped-def]
-    """Nodes of a loop's body, not entering nested loops or scopes."""
-    stack = list(reversed(loop.body))  # type: ignore[attr-defined]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (*LoopNode, *ScopeNode)):
-            continue
-        stack.extend(ast.iter_child_nodes(node))
-
-
-def _simple_statements(stmt: ast.stmt):  # type: ignore[no-untyped-def]
-    """The statement itself, or the statements of a ``with`` block (names bound there stay bound)."""
-    if isinstance(stmt, (ast.With, ast.AsyncWith)):
-        for inner in stmt.body:
-            yield from _simple_statements(inner)
-    else:
-        yield stmt
-
-
-def _bindings(target: ast.AST, value: ast.AST) -> list[tuple[str, ast.AST]]:
-    """Names an assignment binds with the expression each holds (a call's result for every name
-    unpacked from it)."""
-    if isinstance(target, ast.Name):
-        return [(target.id, value)]
-    if isinstance(target, (ast.Tuple, ast.List)):
-        if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
-            return [pair for t, v in zip(target.elts, value.elts) for pair in _bindings(t, v)]
-        if isinstance(value, ast.Call):
-            return [(n.id, value) for n in target.elts if isinstance(n, ast.Name)]
-    return []
-
-
-def _argument_names(value: ast.AST | None) -> list[str]:
-    """Names handed whole to a call (``make_pipeline(a, b)``) or listed in a display (``[a, b]``)."""
-    if isinstance(value, ast.Call):
-        parts = [*value.args, *(k.value for k in value.keywords)]
-    elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
-        parts = list(value.elts)
-    else:
-        return []
-    parts = [p.value if isinstance(p, ast.Starred) else p for p in parts]
-    return [p.id for p in parts if isinstance(p, ast.Name)]
-
-
-def _kept_elsewhere(name: str, statements: list[ast.stmt]) -> bool:
-    """``name`` was handed to a constructor or a container (``TensorDataset(x)``, ``[x] * n``): a
-    ``del`` of the name would free nothing while that holds it."""
-    for stmt in statements:
-        for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and name in _argument_names(node):
-                callee = last_name(node.func) or ""
-                if callee[:1].isupper() or callee in facts.KEEPS_ARGUMENTS:
-                    return True
-            elif isinstance(node, (ast.List, ast.Tuple, ast.Dict)) and isinstance(parent(node), ast.Assign):
-                if name in _argument_names(node) or (isinstance(node, ast.Dict) and name in {v.id for v in node.values if isinstance(v, ast.Name)}):
-                    return True
-    return False
-
-
-def _offloads(stmt: ast.stmt) -> bool:
-    """``unet.to("cpu")``, ``self.vae.cpu()``, ``model = model.to(device="cpu")``: weights moved off the device."""
-    value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
-    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)):
-        return False
-    if value.func.attr == "cpu" and not value.args:
-        return True
-    if value.func.attr != "to":
-        return False
-    targets = [*value.args[:1], *(k.value for k in value.keywords if k.arg == "device")]
-    for target in targets:
-        if isinstance(target, ast.Call) and target.args:
-            target = target.args[0]  # torch.device("cpu")
-        if isinstance(target, ast.Constant) and target.value == "cpu":
-            return True
     return False
