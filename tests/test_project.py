@@ -58,6 +58,17 @@ def test_one_file_check_sees_its_callers(project):
     assert found == [("utils.py", 5, "MEM001")]
 
 
+def test_a_tree_without_a_project_marker_is_one_project(project):
+    """An archive with no pyproject/setup.cfg/.git: `check .` and a package file alone still see the callers."""
+    (project / "pyproject.toml").unlink()
+    assert _codes(run_memlint("check", "--no-cache", "--output-format", "json", ".", cwd=project)) == []
+    assert _codes(run_memlint("check", "--no-cache", "--output-format", "json", "pkg/utils.py", cwd=project)) == []
+    (project / "train.py").write_text(CALLER.format(guard="if True:"))
+    for target in (".", "pkg/utils.py"):
+        found = _codes(run_memlint("check", "--no-cache", "--output-format", "json", target, cwd=project))
+        assert found == [("utils.py", 5, "MEM001")], target
+
+
 def test_cache_follows_a_change_in_another_file(project):
     first = _codes(run_memlint("check", "--output-format", "json", "pkg/utils.py", cwd=project))
     assert first == []

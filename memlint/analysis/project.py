@@ -469,6 +469,26 @@ class ProjectView:
             return None
         return found  # type: ignore[return-value]
 
+    def imported_methods(self, file: "FileAnalysis", name: str, limit: int = 8) -> list[tuple["FileAnalysis", ast.AST]]:
+        """Methods called ``name`` on the classes of the project modules ``file`` imports from: what
+        ``obj.name(...)`` may run when ``obj`` comes from a factory (``get_logger(cfg)``) whose
+        class memlint cannot tell."""
+        modules = {q.rsplit(".", 1)[0] for q in file.imports.values() if "." in q} | set(file.imports.values())
+        found: list[tuple[FileAnalysis, ast.AST]] = []
+        for module in sorted(modules):
+            summary = self.project.by_module.get(module)
+            if summary is None or summary.module == file.module_name:
+                continue
+            for qualified in summary.functions:
+                owner, _, method = qualified.rpartition(".")
+                if method == name and owner in summary.classes:
+                    located = self.project.definition(qualified)
+                    if located is not None and isinstance(located[1], FunctionNode):
+                        found.append(located)
+                        if len(found) >= limit:
+                            return found
+        return found
+
     def class_subclasses(self, qualified: str, roots: Sequence[str], depth: int) -> bool:
         found = self.project.definition(qualified)
         if found is None or not isinstance(found[1], ast.ClassDef):
@@ -697,14 +717,21 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
     """For each checked ``.py`` file: its project and the digest of what its findings depend on
     in other files. Summaries come from ``cache`` (a ``memlint.cache.Cache``) when unchanged."""
     by_root: dict[Path, list[Path]] = {}
+    loose: list[Path] = []
     for target in targets:
         if target.suffix != ".py":
             continue
-        by_root.setdefault(find_root(target), []).append(target)
+        root = find_root(target)
+        if any((root / marker).exists() for marker in ROOT_MARKERS):
+            by_root.setdefault(root, []).append(target)
+        else:
+            loose.append(target)
+    if loose:  # no project marker above: the checked files' common folder (outside any package)
+        by_root.setdefault(_unmarked_root(loose), []).extend(loose)
     prepared: dict[str, tuple[Project, str]] = {}
     for root, members in by_root.items():
         marked = any((root / marker).exists() for marker in ROOT_MARKERS)
-        if marked:
+        if marked or len(members) > 1 or root != members[0].resolve().parent:
             candidates = project_files(root)
         else:  # a loose script: its own directory only
             candidates = sorted(p for p in root.glob("*.py") if p.is_file())
@@ -729,6 +756,16 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         for member in members:
             prepared[str(member)] = (project, project.dependency_digest(str(member)))
     return prepared
+
+
+def _unmarked_root(members: Sequence[Path]) -> Path:
+    """The root of checked files with no project marker above them (a downloaded archive, a
+    folder of scripts): their common folder, raised out of any package so that absolute imports
+    (``from pkg.utils import f``) resolve."""
+    common = Path(os.path.commonpath([str(m.resolve().parent) for m in members]))
+    while (common / "__init__.py").exists() and common.parent != common:
+        common = common.parent
+    return common
 
 
 class WarmProjects:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import ast
 
 from memlint.analysis import facts
-from memlint.analysis.syntax import FunctionNode, dotted, iter_scope, target_names
+from memlint.analysis.syntax import FunctionNode, dotted, iter_scope, last_name, target_names
 from memlint.fixes import append_method
 from memlint.rule import Fix, Invalid, Rule, Valid
 
@@ -84,10 +84,27 @@ class GradTensorToLogger(Rule):
         file = self.file
         found = [(o, d, _is_method(o, d) and not _called_on_class(call)) for o, d in file.resolve_call(call)]
         if not found and isinstance(call.func, ast.Attribute):
-            method = file.method_of(flow.value_of(call.func.value), call.func.attr)
+            receiver = flow.value_of(call.func.value)
+            method = file.method_of(receiver, call.func.attr)
             if method is not None:
                 found = [(method[0], method[1], True)]
+            if (method is None and not receiver.origin) or self._from_factory(call.func.value):
+                # `self._logger = get_logger(cfg)`: any logger class of the modules imported here
+                found += [(o, d, True) for o, d in file.project.imported_methods(file, call.func.attr)] if file.project else []
         return found
+
+    def _from_factory(self, receiver: ast.AST) -> bool:
+        """``self.x`` that some method of the class binds to a function's result (``get_logger(cfg)``)."""
+        name = dotted(receiver)
+        cls = self.file.enclosing_class(receiver)
+        if cls is None or name is None or not name.startswith("self."):
+            return False
+        for node in ast.walk(cls):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(dotted(t) == name for t in node.targets):
+                callee = last_name(node.value.func) or ""
+                if callee[:1].islower() and callee not in ("deepcopy", "copy"):
+                    return True
+        return False
 
     def _report(self, flow, call: ast.Call, arg: ast.AST, definition: ast.AST, store: str) -> None:  # type: ignore[no-untyped-def]
         text = ast.get_source_segment(self.file.text, arg) or "the value"
@@ -229,6 +246,75 @@ def _carries(expr: ast.AST, names: set[str]) -> bool:
 
 
 GradTensorToLogger.INVALID = [
+    Invalid(
+        {
+            "tools/logs.py": """
+                class KeepAll:
+                    def __init__(self):
+                        self.series = {}
+
+                    def scalar(self, tag, value, step):
+                        self.series.setdefault(tag, []).append((step, value))
+
+
+                class Silent:
+                    def scalar(self, tag, value, step):
+                        pass
+
+
+                def logger_from(cfg):
+                    return KeepAll() if cfg.keep_history else Silent()
+            """,
+            "tools/__init__.py": "",
+            "agent.py": """
+                import torch
+
+                from tools.logs import Silent, logger_from
+
+
+                class Learner:
+                    def __init__(self, net, cfg):
+                        self.net = net
+                        self.opt = torch.optim.SGD(net.parameters(), lr=cfg.lr)
+                        self.log = logger_from(cfg)
+                        if self.log is None:
+                            self.log = Silent()
+
+                    def learn(self, obs, target, step):
+                        loss = torch.nn.functional.mse_loss(self.net(obs), target)
+                        self.log.scalar("loss", loss, step)
+                        self.opt.zero_grad()
+                        loss.backward()
+                        self.opt.step()
+            """,
+        },
+        path="agent.py",
+        line=16,
+        fixed="""
+            import torch
+
+            from tools.logs import Silent, logger_from
+
+
+            class Learner:
+                def __init__(self, net, cfg):
+                    self.net = net
+                    self.opt = torch.optim.SGD(net.parameters(), lr=cfg.lr)
+                    self.log = logger_from(cfg)
+                    if self.log is None:
+                        self.log = Silent()
+
+                def learn(self, obs, target, step):
+                    loss = torch.nn.functional.mse_loss(self.net(obs), target)
+                    self.log.scalar("loss", loss.detach(), step)
+                    self.opt.zero_grad()
+                    loss.backward()
+                    self.opt.step()
+        """,
+        applicability="safe",
+        why="the logger comes from a factory in another module; one of the classes it can build keeps every value "
+        "(chandar-lab/RLHive PR#92)",
+    ),
     Invalid(
         """
         import torch
