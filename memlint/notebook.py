@@ -9,7 +9,8 @@ cell that starts with a ``%%`` cell magic is left out altogether. A cell indente
 read as IPython reads it: the first line's indentation is removed from every line. Findings carry the 1-based cell number (counting every cell, as
 Jupyter and ruff do) and rows and columns within that cell.
 
-``--fix`` writes the changed cells back through nbformat, with the file's line endings;
+Notebooks are read as JSON when nbformat is not installed; ``--fix`` writes the changed cells back
+through nbformat (without it, fixes are not written and a note says why), with the file's line endings;
 outputs, metadata and all other cells stay as they were. Imports a fix adds go to the first
 code cell. A notebook in an older format (nbformat 3) is checked, never rewritten.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ast
 import bisect
 import difflib
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -397,16 +399,61 @@ def _is_python(nb: Any) -> bool:
 
 
 def _read_notebook(source: SourceFile) -> tuple[Any, Any]:
-    """The notebook as nbformat 4, and the format version the file is written in."""
-    import nbformat
-
-    notebook = nbformat.reader.reads(source.text)
-    version = notebook.get("nbformat")
-    if version != 4:
-        notebook = nbformat.convert(notebook, 4)
+    """The notebook as nbformat 4, and the format version the file is written in. Read with
+    nbformat when it is installed, else as the JSON it is (nbformat 4, or 3 by its worksheets)."""
+    try:
+        import nbformat
+    except ImportError:
+        notebook, version = _read_json_notebook(source.text)
+    else:
+        notebook = nbformat.reader.reads(source.text)
+        version = notebook.get("nbformat")
+        if version != 4:
+            notebook = nbformat.convert(notebook, 4)
     if not isinstance(notebook.get("cells"), list):
         raise ValueError("no list of cells")
     return notebook, version
+
+
+class _Node(dict):  # type: ignore[type-arg]
+    """A JSON object read with attribute access, as nbformat's nodes allow (``notebook.cells``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _read_json_notebook(text: str) -> tuple[Any, Any]:
+    try:
+        data = json.loads(text, object_hook=_Node)
+    except ValueError as exc:
+        raise ValueError(f"Notebook does not appear to be JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("Notebook does not appear to be JSON: not an object")
+    version = data.get("nbformat")
+    if version == 3:  # cells live in worksheets; a code cell's text is its "input"
+        cells = []
+        for sheet in data.get("worksheets") or []:
+            for cell in (sheet or {}).get("cells") or []:
+                if not isinstance(cell, dict):
+                    raise ValueError("a cell is not an object")
+                kind = cell.get("cell_type")
+                text_key = "input" if kind == "code" else "source"
+                cells.append(_Node(cell_type=kind if kind in ("code", "raw") else "markdown", source=cell.get(text_key)))
+        data = _Node(data, cells=cells, metadata=data.get("metadata") or _Node())
+    elif version != 4:
+        raise ValueError(f"unsupported nbformat version {version!r}")
+    return data, version
+
+
+def _can_write() -> bool:
+    try:
+        import nbformat  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _write_notebook(notebook: Any, original: str) -> str:
@@ -505,9 +552,6 @@ def check_notebook(
     outcome.digest = content_hash(source.raw)
     try:
         notebook, version = _read_notebook(source)
-    except ImportError:
-        outcome.problems.append(Problem(filename, "checking notebooks needs nbformat: pip install 'memlint-ml[notebook]'"))
-        return outcome
     except Exception as exc:  # nbformat raises NotJSONError, ValidationError, KeyError, ...
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         outcome.problems.append(Problem(filename, f"not a readable notebook: {detail}"))
@@ -521,7 +565,12 @@ def check_notebook(
         return outcome
     options = settings.engine_options()
     try:
-        if mode.fixing and version != 4:
+        if mode.fixing and not _can_write():
+            outcome.notes.append(
+                f"{filename}: fixes are not written: writing notebooks needs nbformat "
+                "(pip install 'memlint-ml[notebook]')"
+            )
+        elif mode.fixing and version != 4:
             outcome.notes.append(
                 f"{filename}: nbformat {version} notebook: fixes are not written (memlint writes nbformat 4 "
                 "only); convert it with `jupyter nbconvert --to notebook --inplace`"
