@@ -69,6 +69,24 @@ def test_a_tree_without_a_project_marker_is_one_project(project):
         assert found == [("utils.py", 5, "MEM001")], target
 
 
+def test_imports_through_the_root_folders_own_name(tmp_path):
+    """Scripts in `networks/` import `networks.common.metrics` (their parent is put on sys.path);
+    checked from inside `networks/`, the import still resolves."""
+    root = tmp_path / "networks"
+    (root / "common").mkdir(parents=True)
+    (root / "common" / "metrics.py").write_text(
+        "class Track:\n    def __init__(self):\n        self.total = 0\n\n"
+        "    def add(self, loss):\n        self.total += loss\n"
+    )
+    (root / "train.py").write_text(
+        "import torch\nfrom networks.common.metrics import Track\n\n\n"
+        "def train(model, loader, opt):\n    track = Track()\n    for x in loader:\n"
+        "        loss = model(x).mean()\n        loss.backward()\n        opt.step()\n        track.add(loss)\n"
+    )
+    found = _codes(run_memlint("check", "--no-cache", "--select", "MEM002", "--output-format", "json", ".", cwd=root))
+    assert found == [("train.py", 11, "MEM002")]
+
+
 def test_cache_follows_a_change_in_another_file(project):
     first = _codes(run_memlint("check", "--output-format", "json", "pkg/utils.py", cwd=project))
     assert first == []

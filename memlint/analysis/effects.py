@@ -9,7 +9,7 @@ import ast
 
 from memlint.analysis import facts
 from memlint.analysis.flow import Flow, names_in
-from memlint.analysis.syntax import dotted, last_name, parent, self_attribute, target_elements, walk_tree
+from memlint.analysis.syntax import dotted, last_name, parent, self_attribute, target_elements, target_names, walk_tree
 
 # Calls that take a number to print, log or format it.
 NUMBER_CONSUMERS = frozenset(
@@ -67,23 +67,39 @@ def only_numeric_uses(scope: ast.AST, name: str) -> bool:
 
 def stores_param(definition: ast.AST, name: str) -> bool:
     """The method keeps ``name`` in the object: ``self.xs.append(name)``, ``self.total += name``,
-    ``self.total = self.total + name``."""
+    ``self.total = self.total + name``; also an element of it (``for i, v in enumerate(name):
+    self.sums[i] += v``)."""
+    names = {name}
+    for node in ast.walk(definition):
+        if isinstance(node, (ast.For, ast.AsyncFor)) and names_in(node.iter) & names:
+            names.update(n for n in target_names(node.target) if "." not in n)
+    return any(_stores_name(definition, n) for n in names)
+
+
+def _stores_name(definition: ast.AST, name: str) -> bool:
     for node in ast.walk(definition):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and node.func.attr in ("append", "extend", "insert")
-            and (dotted(node.func.value) or "").startswith("self.")
+            and _store_root(node.func.value).startswith("self.")
             and any(name in names_in(a) for a in node.args)
         ):
             return True
-        if isinstance(node, ast.AugAssign) and (dotted(node.target) or "").startswith("self.") and name in names_in(node.value):
+        if isinstance(node, ast.AugAssign) and _store_root(node.target).startswith("self.") and name in names_in(node.value):
             return isinstance(node.op, (ast.Add, ast.Sub))
         if isinstance(node, ast.Assign) and any((dotted(t) or "").startswith("self.") for t in node.targets):
             target = dotted(node.targets[0])
             if isinstance(node.value, ast.BinOp) and target in names_in(node.value) and name in names_in(node.value):
                 return True
     return False
+
+
+def _store_root(expr: ast.AST) -> str:
+    """``self.sums`` for ``self.sums[i]`` / ``self.sums[k][0]``."""
+    while isinstance(expr, ast.Subscript):
+        expr = expr.value
+    return dotted(expr) or ""
 
 
 def reduces_first_param(definition: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
@@ -148,3 +164,25 @@ def _copied_item(file, item: ast.Subscript) -> bool:  # type: ignore[no-untyped-
     if isinstance(holder, ast.Call) and holder.args[:1] == [item] and file.qualname(holder.func) in _COPYING_CALLS:
         return True
     return isinstance(holder, ast.Attribute) and holder.attr in ("copy", "astype")
+
+
+_MAPPING_METHODS = frozenset({"items", "keys", "values", "get", "setdefault", "update", "pop"})
+
+
+def used_as_mapping(scope: ast.AST, name: str) -> bool:
+    """``name`` is read as a dict in ``scope``: indexed by a string (``losses["total"]``), by the
+    keys it is iterated for (``for k in losses: losses[k]``), or asked for its items or keys. A
+    value used so is a container of tensors, never one tensor (``.detach()`` on it would fail)."""
+    keys: set[str] = set()
+    for node in ast.walk(scope):
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(node.iter, ast.Name) and node.iter.id == name:
+            keys.update(n for n in target_names(node.target) if "." not in n)
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == name:
+            key = node.slice
+            if (isinstance(key, ast.Constant) and isinstance(key.value, str)) or (isinstance(key, ast.Name) and key.id in keys):
+                return True
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
+            if node.attr in _MAPPING_METHODS and isinstance(parent(node), ast.Call):
+                return True
+    return False

@@ -452,18 +452,16 @@ class Flow:
             for t, v in zip(target.elts, value_expr.elts):
                 self._bind(t, self.value_of(v), v)
             return
-        if value.items and len(value.items) == len(target.elts):
-            for t, item in zip(target.elts, value.items):
-                self._bind(t, item, value_expr)
-            return
         # `out, hidden = model(x)`: unknown parts, unless a part reaches backward, or a loss
-        # function hands back its terms (`loss, mse, ce = loss_fn(...)`).
-        loss_call = value.grad and value.tensor and isinstance(value_expr, ast.Call)
-        for element in target.elts:
-            state = UNK
-            if loss_call and isinstance(element, ast.Name) and facts.LOSS_PART_NAME.search(element.id.lower()):
-                state = GRAD_TENSOR
-            self._bind(element, state, value_expr)
+        # function hands back its terms (`loss, mse, ce = loss_fn(...)`), or a step helper hands
+        # back the loss it backpropagates with its terms (`loss, _, fine_loss = self.compute(x)`).
+        parts = {n for element in target.elts for n in target_names(element)}
+        loss_call = isinstance(value_expr, ast.Call) and ((value.grad and value.tensor) or bool(parts & self.whole_reach))
+        items = value.items if value.items and len(value.items) == len(target.elts) else [UNK] * len(target.elts)
+        for element, item in zip(target.elts, items):
+            if item.kind == "unknown" and loss_call and isinstance(element, ast.Name) and facts.LOSS_PART_NAME.search(element.id.lower()):
+                item = GRAD_TENSOR
+            self._bind(element, item, value_expr)
 
     # ------------------------------------------------------------------ values
     def eval(self, expr: ast.AST, guarded: bool) -> Value:
@@ -584,8 +582,12 @@ class Flow:
         return self.file.global_value(name)
 
     def _attribute_value(self, expr: ast.Attribute) -> Value:
-        """``self.x``: what the class's ``__init__`` bound it to (models, losses)."""
+        """``self.x``: what the class's ``__init__`` bound it to (models, losses); ``obj.x`` for an
+        object of a project class (``metrics.tracker``): what that class binds."""
         if not (isinstance(expr.value, ast.Name) and expr.value.id == "self"):
+            owner = self.env.get(expr.value.id) if isinstance(expr.value, ast.Name) else None
+            if owner is not None and owner.kind == "instance" and owner.origin:
+                return self.file.class_attribute(owner.origin, expr.attr)
             return UNK
         cls = self.file.enclosing_class(self.scope) if not isinstance(self.scope, ast.Module) else None
         if cls is None:

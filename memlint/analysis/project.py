@@ -266,6 +266,10 @@ class Project:
         if depth > MAX_RESOLVE_DEPTH:
             return None
         parts = qualified.split(".")
+        if len(parts) > 2 and parts[0] == self.root.name and parts[0] not in self.by_module:
+            # `from networks.common.metrics import X` run from inside `networks/` (a `sys.path`
+            # entry above the root): the root's own name as a package prefix.
+            return self.locate(".".join(parts[1:]), depth + 1)
         for cut in range(len(parts) - 1, 0, -1):
             summary = self.by_module.get(".".join(parts[:cut]))
             if summary is None:

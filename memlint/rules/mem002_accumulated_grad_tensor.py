@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from memlint.analysis import facts
 from memlint.analysis.autograd import attributes_reaching_backward
-from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, reduces_param, stores_param
+from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, reduces_param, stores_param, used_as_mapping
 from memlint.analysis.flow import Flow, names_in, value_without
 from memlint.analysis.syntax import (
     FunctionNode,
@@ -106,7 +106,7 @@ class AccumulatedGradTensor(Rule):
         unit = scope or file.tree
         if id(unit) in self._done:
             return
-        is_step = isinstance(unit, FunctionNode) and unit.name == "training_step"
+        is_step = isinstance(unit, FunctionNode) and (unit.name == "training_step" or self._one_step(file.flow(unit)))
         if not file.enclosing_loops(node) and not is_step:
             return  # loops elsewhere in this unit trigger it again
         self._done.add(id(unit))
@@ -149,7 +149,8 @@ class AccumulatedGradTensor(Rule):
                 return None
             stored = self._stored_argument(flow, call)
             if stored is not None:
-                return self._consider(flow, stmt, call, func.value, dotted(func.value), [stored], reported)
+                values = list(stored.elts) if isinstance(stored, (ast.List, ast.Tuple)) else [stored]
+                return self._consider(flow, stmt, call, func.value, dotted(func.value), values, reported)
             if func.attr not in _ACCUMULATING_METHODS:
                 return None
             args = positional(call)
@@ -161,7 +162,8 @@ class AccumulatedGradTensor(Rule):
             base = dotted(func.value)
             if base is None and isinstance(func.value, ast.Subscript):
                 base = dotted(func.value.value)
-            return self._consider(flow, stmt, call, func.value, base, [value], reported)
+            values = list(value.elts) if func.attr == "update" and isinstance(value, (ast.List, ast.Tuple)) else [value]
+            return self._consider(flow, stmt, call, func.value, base, values, reported)
         if isinstance(stmt, ast.AugAssign):
             if not isinstance(stmt.op, (ast.Add, ast.Sub)):
                 return None
@@ -198,7 +200,7 @@ class AccumulatedGradTensor(Rule):
         if base is None:
             return None
         loops = list(reversed(self.file.enclosing_loops(stmt)))
-        if not loops and not (flow.is_training_step and "." in base):
+        if not loops and not (self._per_step(flow) and "." in base):
             return None
         if not any(value_without(flow, v, excluded).grad for v in values):
             return None
@@ -242,10 +244,22 @@ class AccumulatedGradTensor(Rule):
         base = site.base
         if base in flow.reach or ("." in base and base in attributes_reaching_backward(self.file)):
             return False
-        if flow.is_training_step and "." in base:
-            return True  # Lightning calls training_step once per batch: `self.outputs` outlives it
+        if self._per_step(flow) and "." in base and not site.loops:
+            # Lightning calls training_step once per batch, a runner its train_step: `self.outputs` outlives it
+            return flow.is_training_step or (base.startswith("self.") and base not in flow.resets)
         persistent = self._persistent_loops(flow, site)
         return bool(persistent) and self._steps_inside(flow, persistent)
+
+    def _per_step(self, flow: Flow) -> bool:
+        return flow.is_training_step or self._one_step(flow)
+
+    def _one_step(self, flow: Flow) -> bool:
+        """A method that runs one training step (``train_step(self, batch)``): a backward or optimizer
+        step outside any loop of its own; its caller's loop repeats it."""
+        scope = flow.scope
+        if not isinstance(scope, FunctionNode) or not scope.args.args or scope.args.args[0].arg != "self":
+            return False
+        return any(not stack for _, stack in flow.step_calls)
 
     def _persistent_loops(self, flow: Flow, site: _Site) -> list[ast.AST] | None:
         """Loops the accumulator survives, innermost first; None when it is rebuilt each
@@ -354,6 +368,8 @@ class AccumulatedGradTensor(Rule):
             return self._leaves(flow, expr.args[0], excluded, tensors=True)  # torch.cat([acc, out.detach()])
         if not state.tensor and not tensors:
             return None
+        if isinstance(expr, ast.Name) and used_as_mapping(flow.scope, expr.id):
+            return None  # a dict of losses: `.detach()` is not one of its methods
         if isinstance(expr, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) or wrapped:
             return [expr]
         return None
@@ -1441,6 +1457,124 @@ AccumulatedGradTensor.INVALID = [
 # Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
 AccumulatedGradTensor.INVALID += [
     Invalid(
+        {
+            "common/__init__.py": "",
+            "common/metrics.py": """
+                class LossTrack:
+                    def __init__(self, keys):
+                        self.totals = {k: 0 for k in keys}
+                        self.count = 0
+
+                    def add_batch(self, losses):
+                        for key in losses:
+                            self.totals[key] += losses[key]
+                        self.count += 1
+
+
+                class Metrics:
+                    def __init__(self, keys):
+                        self.tracker = LossTrack(keys)
+            """,
+            "train.py": """
+                import torch
+
+                from common.metrics import Metrics
+
+
+                def train(model, loader, optimizer, epochs):
+                    metrics = Metrics(["total", "ce"])
+                    for epoch in range(epochs):
+                        for x, y in loader:
+                            out = model(x)
+                            losses = model.compute_loss(out, y)
+                            optimizer.zero_grad()
+                            losses["total"].backward()
+                            optimizer.step()
+                            metrics.tracker.add_batch(losses)
+            """,
+        },
+        path="train.py",
+        line=15,
+        why="the loss dict goes to a tracker held by a metrics object of another module, which adds every entry "
+        "into running totals (the SSA-SC training script)",
+    ),
+    Invalid(
+        {
+            "runners/misc.py": """
+                class Meter:
+                    def __init__(self, names):
+                        self.n = len(names)
+                        self.reset()
+
+                    def reset(self):
+                        self._sum = [0] * self.n
+                        self._count = [0] * self.n
+
+                    def update(self, values):
+                        for idx, v in enumerate(values):
+                            self._sum[idx] += v
+                            self._count[idx] += 1
+            """,
+            "runners/runner.py": """
+                import torch
+
+                from runners.misc import Meter
+
+
+                class Runner:
+                    def __init__(self, model, criterion, lr):
+                        self.model = model
+                        self.criterion = criterion
+                        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+                        self.losses = Meter(["coarse", "fine"])
+
+                    def compute(self, batch):
+                        coarse, fine = self.model(batch["x"])
+                        coarse_loss = self.criterion(coarse, batch["y"])
+                        fine_loss = self.criterion(fine, batch["y"])
+                        return coarse_loss + fine_loss, coarse_loss, fine_loss
+
+                    def train_step(self, batch):
+                        loss, coarse_loss, fine_loss = self.compute(batch)
+                        self.optimizer.zero_grad()
+                        loss.backward()
+                        self.optimizer.step()
+                        self.losses.update([coarse_loss * 1000, fine_loss * 1000])
+            """,
+        },
+        path="runners/runner.py",
+        line=24,
+        fixed="""
+            import torch
+
+            from runners.misc import Meter
+
+
+            class Runner:
+                def __init__(self, model, criterion, lr):
+                    self.model = model
+                    self.criterion = criterion
+                    self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+                    self.losses = Meter(["coarse", "fine"])
+
+                def compute(self, batch):
+                    coarse, fine = self.model(batch["x"])
+                    coarse_loss = self.criterion(coarse, batch["y"])
+                    fine_loss = self.criterion(fine, batch["y"])
+                    return coarse_loss + fine_loss, coarse_loss, fine_loss
+
+                def train_step(self, batch):
+                    loss, coarse_loss, fine_loss = self.compute(batch)
+                    self.optimizer.zero_grad()
+                    loss.backward()
+                    self.optimizer.step()
+                    self.losses.update([coarse_loss.detach() * 1000, fine_loss.detach() * 1000])
+        """,
+        applicability="safe",
+        why="a one-step method feeds the loss terms its helper returns to a meter of another module that sums "
+        "each list entry; the runner's loop calls it every batch (microsoft/SpareNet)",
+    ),
+    Invalid(
         code={
             "train.py": """
                 from engine import train_step
@@ -1572,6 +1706,74 @@ AccumulatedGradTensor.INVALID += [
     ),
 ]
 AccumulatedGradTensor.VALID += [
+    Valid(
+        {
+            "runners/misc.py": """
+                class Meter:
+                    def __init__(self, names):
+                        self.n = len(names)
+                        self.reset()
+
+                    def reset(self):
+                        self._sum = [0] * self.n
+                        self._count = [0] * self.n
+
+                    def update(self, values):
+                        for idx, v in enumerate(values):
+                            self._sum[idx] += v
+                            self._count[idx] += 1
+            """,
+            "runners/runner.py": """
+                import torch
+
+                from runners.misc import Meter
+
+
+                class Runner:
+                    def __init__(self, model, criterion, lr):
+                        self.model = model
+                        self.criterion = criterion
+                        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+                        self.losses = Meter(["coarse", "fine"])
+
+                    def compute(self, batch):
+                        coarse, fine = self.model(batch["x"])
+                        coarse_loss = self.criterion(coarse, batch["y"])
+                        fine_loss = self.criterion(fine, batch["y"])
+                        return coarse_loss + fine_loss, coarse_loss, fine_loss
+
+                    def train_step(self, batch):
+                        loss, coarse_loss, fine_loss = self.compute(batch)
+                        self.optimizer.zero_grad()
+                        loss.backward()
+                        self.optimizer.step()
+                        self.losses.update([coarse_loss.item() * 1000, fine_loss.item() * 1000])
+            """,
+        },
+        why="the meter of another module is fed plain numbers",
+    ),
+    Valid(
+        """
+        import torch
+
+
+        class Trainer:
+            def __init__(self, model, optimizer):
+                self.model = model
+                self.optimizer = optimizer
+                self.step_terms = []
+
+            def train_step(self, batch):
+                self.step_terms = []
+                loss = self.model(batch).mean()
+                self.step_terms.append(loss)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                return self.step_terms
+        """,
+        why="a one-step method that empties its list first keeps one step's terms only",
+    ),
     Valid(
         code={
             "train.py": """

@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 
 from memlint.analysis import facts
+from memlint.analysis.effects import used_as_mapping
 from memlint.analysis.syntax import FunctionNode, dotted, iter_scope, last_name, target_names
 from memlint.fixes import append_method
 from memlint.rule import Fix, Invalid, Rule, Valid
@@ -116,7 +117,8 @@ class GradTensorToLogger(Rule):
         )
         leaves = _grad_leaves(flow, arg)
         fix = None
-        if leaves and all(flow.value_of(leaf).tensor for leaf in leaves):
+        mapping = any(isinstance(leaf, ast.Name) and used_as_mapping(flow.scope, leaf.id) for leaf in leaves)
+        if leaves and not mapping and all(flow.value_of(leaf).tensor for leaf in leaves):
             fix = Fix("safe", DETACH, tuple(append_method(leaf, "detach") for leaf in leaves))
         self.report(call, message, fix)
 
@@ -246,6 +248,31 @@ def _carries(expr: ast.AST, names: set[str]) -> bool:
 
 
 GradTensorToLogger.INVALID = [
+    Invalid(
+        """
+        import torch
+
+
+        class History:
+            def __init__(self):
+                self.rows = []
+
+            def log(self, entry):
+                self.rows.append(entry)
+
+
+        def train(model, loader, optimizer):
+            history = History()
+            for x, y in loader:
+                losses = model.compute_loss(model(x), y)
+                optimizer.zero_grad()
+                losses["total"].backward()
+                optimizer.step()
+                history.log(losses)
+        """,
+        line=19,
+        why="a dict of losses kept whole: reported, and no `.detach()` is offered on the dict itself",
+    ),
     Invalid(
         {
             "tools/logs.py": """
