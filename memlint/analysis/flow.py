@@ -423,7 +423,10 @@ class Flow:
     def _store(self, target: ast.AST, value: Value, expr: ast.AST, guarded: bool) -> None:
         if isinstance(target, (ast.Subscript, ast.Attribute)):
             self.eval(target.value, guarded)
-            if isinstance(target.value, ast.Name) and self.env.get(target.value.id, UNK).grad:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and value.grad and not guarded:
+                # `losses["total"] = a * losses["ce"] + b`: the dict now holds a graph
+                self.env[target.value.id] = GRAD_ANY
+            elif isinstance(target.value, ast.Name) and self.env.get(target.value.id, UNK).grad:
                 # `output["loss"] = output["loss"].detach()`: the container changed.
                 self.env[target.value.id] = UNK
         if isinstance(target, (ast.Tuple, ast.List)):

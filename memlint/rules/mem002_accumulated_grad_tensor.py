@@ -1457,6 +1457,25 @@ AccumulatedGradTensor.INVALID = [
 # Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
 AccumulatedGradTensor.INVALID += [
     Invalid(
+        """
+        import torch
+
+
+        def run_epoch(model, loader, optimizer, weights, loss_terms):
+            history = []
+            for batch in loader:
+                optimizer.zero_grad()
+                parts = loss_terms(model, batch)
+                parts["total"] = weights[0] * parts["plan"] + weights[1] * parts["collide"]
+                parts["total"].backward()
+                optimizer.step()
+                history.append(parts)
+            return {k: sum(p[k].item() for p in history) / len(history) for k in history[0]}
+        """,
+        line=12,
+        why="a dict of loss terms, given its weighted total, kept whole for the epoch mean (diffusion planner)",
+    ),
+    Invalid(
         {
             "common/__init__.py": "",
             "common/metrics.py": """
