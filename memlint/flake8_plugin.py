@@ -124,16 +124,16 @@ def _project_view(filename: str) -> Any:
     """The project index for a file flake8 checks (None for stdin or a file outside any folder)."""
     if filename in ("stdin", "-", ""):
         return None
-    from memlint.analysis.project import ProjectView, build_project, find_root, project_files
+    from memlint.analysis.project import ProjectView, build_project, file_root, root_files
     from memlint.cache import DEFAULT_CACHE_DIR, Cache
 
     path = Path(filename)
     if not path.is_file():
         return None
-    root = find_root(path)
+    root = file_root(path)
     key = str(root)
     if key not in _PROJECTS:
-        files = project_files(root) if root != path.resolve().parent else sorted(root.glob("*.py"))
+        files = root_files(root, path)
         if path not in files and path.resolve() not in [f.resolve() for f in files]:
             files.append(path)
         cached = {}

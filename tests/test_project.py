@@ -67,6 +67,10 @@ def test_a_tree_without_a_project_marker_is_one_project(project):
     for target in (".", "pkg/utils.py"):
         found = _codes(run_memlint("check", "--no-cache", "--output-format", "json", target, cwd=project))
         assert found == [("utils.py", 5, "MEM001")], target
+    flake8 = subprocess.run(
+        [sys.executable, "-m", "flake8", "--select", "MEM", "pkg/utils.py"], cwd=project, capture_output=True, text=True, timeout=300
+    )
+    assert flake8.stdout.split(" ")[:2] == ["pkg/utils.py:5:19:", "MEM001"], (flake8.stdout, flake8.stderr)
 
 
 def test_imports_through_the_root_folders_own_name(tmp_path):

@@ -762,6 +762,21 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
     return prepared
 
 
+def file_root(path: Path) -> Path:
+    """The project root one file is checked in (flake8, the language server): the marked root
+    above it, else its own folder raised out of any package (as ``prepare`` does for one file)."""
+    root = find_root(path)
+    return root if any((root / marker).exists() for marker in ROOT_MARKERS) else _unmarked_root([path])
+
+
+def root_files(root: Path, path: Path) -> list[Path]:
+    """The files of the project at ``root`` for a file checked alone: the whole tree, or only the
+    script's own folder when it is a loose script."""
+    if root == path.resolve().parent and not any((root / marker).exists() for marker in ROOT_MARKERS):
+        return sorted(p for p in root.glob("*.py") if p.is_file())
+    return project_files(root)
+
+
 def _unmarked_root(members: Sequence[Path]) -> Path:
     """The root of checked files with no project marker above them (a downloaded archive, a
     folder of scripts): their common folder, raised out of any package so that absolute imports
@@ -786,13 +801,12 @@ class WarmProjects:
 
         from memlint.analysis.file import FileAnalysis
 
-        root = find_root(path)
+        root = file_root(path)
         key = str(root)
         found = self._projects.get(key)
         now = time.monotonic()
         if found is None or now - found[1] > self.refresh_seconds:
-            marked = any((root / marker).exists() for marker in ROOT_MARKERS)
-            files = project_files(root) if marked else sorted(p for p in root.glob("*.py") if p.is_file())
+            files = root_files(root, path)
             old = found[0].summaries if found is not None else {}
             project, _ = build_project(root, files, dict(old))
             found = self._projects[key] = (project, now)
