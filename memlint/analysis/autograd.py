@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 
 from memlint.analysis import facts
 from memlint.analysis.file import FileAnalysis
-from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, parent
+from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, last_name, parent
 from memlint.analysis.values import NUMBER, SEQ
 
 
@@ -351,6 +351,32 @@ def helper_runs_model(file: FileAnalysis, call: ast.Call, receiver: str) -> bool
     return None if events.needs_grad else True
 
 
+_WRAPPERS = frozenset({"DataParallel", "DistributedDataParallel", "compile", "FullyShardedDataParallel"})
+
+
+def wrapper_forwards(file: FileAnalysis, call: ast.Call, receiver: str) -> bool:
+    """``self.mnetwork(x)`` after ``self.network.eval()``, where the class binds ``self.mnetwork``
+    to ``DataParallel(self.network)`` (or to ``self.network`` itself): the same model, wrapped."""
+    name = receiver_name(call.func)
+    if name is None or not name.startswith("self.") or not receiver.startswith("self.") or name == receiver:
+        return False
+    cls = file.enclosing_class(call)
+    if cls is None:
+        return False
+    attr = name.split(".", 1)[1]
+    if "." in attr:
+        return False
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign) and any(dotted(t) == name for t in node.targets):
+            values = [node.value.body, node.value.orelse] if isinstance(node.value, ast.IfExp) else [node.value]
+            for value in values:
+                if dotted(value) == receiver:
+                    return True
+                if isinstance(value, ast.Call) and last_name(value.func) in _WRAPPERS and value.args and dotted(value.args[0]) == receiver:
+                    return True
+    return False
+
+
 def method_runs_model(file: FileAnalysis, call: ast.Call, receiver: str) -> bool:
     """``model.encode(x)`` where ``model`` is an instance of a project model class whose ``encode``
     runs the model (calls ``self(...)``, ``self.forward`` or a submodule)."""
@@ -555,7 +581,11 @@ def eval_regions(file: FileAnalysis, scope: ast.AST, events: ScopeEvents) -> lis
                 region.needs_grad = True
         elif kind == "call":
             for region in open_regions.values():
-                if forwards(node, region.receiver) or method_runs_model(file, node, region.receiver):  # type: ignore[arg-type]
+                if (
+                    forwards(node, region.receiver)  # type: ignore[arg-type]
+                    or method_runs_model(file, node, region.receiver)  # type: ignore[arg-type]
+                    or wrapper_forwards(file, node, region.receiver)  # type: ignore[arg-type]
+                ):
                     region.forwards.append((node, False))  # type: ignore[arg-type]
                     continue
                 helper = helper_runs_model(file, node, region.receiver)  # type: ignore[arg-type]

@@ -1373,6 +1373,62 @@ EvalWithoutNoGrad.INVALID = [
 # Shapes that cross a function or a file (issue #18), each seen in real public code that 0.1 missed.
 EvalWithoutNoGrad.INVALID += [
     Invalid(
+        """
+        import torch
+        from torch import nn
+
+
+        class Scorer(nn.Module):
+            def __init__(self, dim, classes):
+                super().__init__()
+                self.head = nn.Linear(dim, classes)
+
+            def forward(self, x):
+                return self.head(x)
+
+
+        class Runner:
+            def __init__(self, dim, classes, parallel):
+                self.network = Scorer(dim, classes)
+                self.mnetwork = nn.DataParallel(self.network) if parallel else self.network
+
+            def predict(self, batch):
+                self.network.eval()
+                score = self.mnetwork(batch)
+                score = torch.softmax(score, dim=1)
+                return score.data.cpu().numpy().argmax(1).tolist()
+        """,
+        line=21,
+        applicability="safe",
+        fixed="""
+        import torch
+        from torch import nn
+
+
+        class Scorer(nn.Module):
+            def __init__(self, dim, classes):
+                super().__init__()
+                self.head = nn.Linear(dim, classes)
+
+            def forward(self, x):
+                return self.head(x)
+
+
+        class Runner:
+            def __init__(self, dim, classes, parallel):
+                self.network = Scorer(dim, classes)
+                self.mnetwork = nn.DataParallel(self.network) if parallel else self.network
+
+            @torch.no_grad()
+            def predict(self, batch):
+                self.network.eval()
+                score = self.mnetwork(batch)
+                score = torch.softmax(score, dim=1)
+                return score.data.cpu().numpy().argmax(1).tolist()
+        """,
+        why="eval() on the network, the forward through the DataParallel wrapper the class keeps of it (MT-DNN's predict)",
+    ),
+    Invalid(
         code={
             "evaluation.py": """
                 def evaluate(model, loader, criterion):
