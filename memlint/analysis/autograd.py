@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -697,3 +698,61 @@ def periodic_forwards(file: FileAnalysis, scope: ast.AST) -> Iterator[list[tuple
         seen.update(id(n) for n in ast.walk(node))
         if found:
             yield found
+
+
+# ====================================================================================== inference wrappers
+_INFERENCE_METHOD = re.compile(r"^(__call__|_?(detect|embed|extract|transcribe|segment|classify|caption)\w*)$")
+
+
+def inference_methods(file: FileAnalysis, cls: ast.ClassDef, named: "re.Pattern[str]") -> list[tuple[ast.AST, list[ast.Call]]]:
+    """An inference wrapper (a detector, a predictor): a class that switches its own model to eval
+    (``self._model.eval()`` when it loads it) and never trains anything. Its methods that then run
+    that model (``__call__``, ``predict``...; ``named`` adds the evaluation names) unguarded, with
+    a result that leaves autograd anyway (NumPy, lists, numbers), and the forward calls in each."""
+    receivers: set[str] = set()
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Call):
+            receiver = eval_switch_receiver(node)
+            if receiver is not None and receiver.startswith("self."):
+                receivers.add(receiver)
+            elif isinstance(node.func, ast.Attribute) and (
+                node.func.attr in facts.BACKWARD_METHODS or node.func.attr in ("train", "zero_grad", "step")
+            ):
+                return []  # it trains: not a wrapper of a frozen model
+    if not receivers:
+        return []
+    found: list[tuple[ast.AST, list[ast.Call]]] = []
+    for method in cls.body:
+        if not isinstance(method, FunctionNode) or not (_INFERENCE_METHOD.match(method.name) or named.match(method.name)):
+            continue
+        if file.decorator_guard(method) is not None or file.guarded_by_callers(method) or isinstance(method, ast.AsyncFunctionDef):
+            continue
+        events = scope_events(file, method)
+        if any(kind in ("grad", "train", "eval") for kind, _ in events.items):
+            continue
+        calls = [
+            node for kind, node in events.items
+            if kind == "call" and isinstance(node, ast.Call) and file.guard_at(node) is None
+            and any(forwards(node, r) for r in receivers)
+        ]
+        if calls and leaves_autograd(file, method):
+            found.append((method, calls))
+    return found
+
+
+_LEAVING = frozenset({"numpy", "tolist", "item"})
+
+
+def leaves_autograd(file: FileAnalysis, method: ast.AST) -> bool:
+    """Every return hands back a Python value or a NumPy array (``.cpu().detach().numpy()``)."""
+    returns = [n for n in iter_scope(method) if isinstance(n, ast.Return) and n.value is not None]
+    if not returns:
+        return False
+    for ret in returns:
+        value = ret.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in _LEAVING:
+            continue
+        if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Call) and isinstance(value.value.func, ast.Attribute) and value.value.func.attr in _LEAVING:
+            continue
+        return returns_numbers(file, method)
+    return True

@@ -34,6 +34,7 @@ from memlint.analysis.autograd import (
     called_for_side_effects,
     eval_regions,
     eval_switch_receiver,
+    inference_methods,
     evaluation_units,
     guarded_elsewhere,
     model_callee,
@@ -133,6 +134,10 @@ class EvalWithoutNoGrad(Rule):
                     self._periodic_forwards(func)
         if id(self.file.tree) not in reported:
             self._periodic_forwards(self.file.tree)
+        for cls in self.file.classes.values():
+            for method, calls in inference_methods(self.file, cls, _EVAL_NAME):
+                if id(method) not in reported and id(method) not in analysed:
+                    self._report(method, scope_events(self.file, method), [(c, False) for c in calls], None, by_name=True)
 
     # ------------------------------------------------------------------ eval() regions
     def _analyse_regions(self, scope: ast.AST) -> bool:
@@ -1374,6 +1379,49 @@ EvalWithoutNoGrad.INVALID = [
 EvalWithoutNoGrad.INVALID += [
     Invalid(
         """
+        import numpy as np
+        import torch
+
+
+        class FrameDetector:
+            def __init__(self, weights, device="cuda"):
+                self.device = torch.device(device)
+                self.net = torch.jit.load(weights, map_location=self.device)
+                self.net.eval()
+
+            def _prepare(self, frame):
+                return torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).float()[None] / 255
+
+            def __call__(self, frame):
+                boxes = self.net(self._prepare(frame))[0]
+                return boxes.cpu().detach().numpy()
+        """,
+        line=15,
+        applicability="safe",
+        fixed="""
+        import numpy as np
+        import torch
+
+
+        class FrameDetector:
+            def __init__(self, weights, device="cuda"):
+                self.device = torch.device(device)
+                self.net = torch.jit.load(weights, map_location=self.device)
+                self.net.eval()
+
+            def _prepare(self, frame):
+                return torch.from_numpy(np.ascontiguousarray(frame)).to(self.device).float()[None] / 255
+
+            def __call__(self, frame):
+                with torch.no_grad():
+                    boxes = self.net(self._prepare(frame))[0]
+                return boxes.cpu().detach().numpy()
+        """,
+        why="an inference wrapper: the model is put in eval mode when loaded, and every call runs it with autograd on "
+        "although the result leaves as NumPy (BlueMirrors/cvu's YOLOv5 torch backend)",
+    ),
+    Invalid(
+        """
         import torch
         from torch import nn
 
@@ -1551,6 +1599,46 @@ EvalWithoutNoGrad.INVALID += [
     ),
 ]
 EvalWithoutNoGrad.VALID += [
+    Valid(
+        code="""
+            import torch
+            import torchvision
+
+
+            class PerceptualDistance:
+                def __init__(self):
+                    self.features = torchvision.models.vgg16(weights="DEFAULT").features[:16]
+                    self.features.eval()
+                    self.features.requires_grad_(False)
+
+                def __call__(self, produced, target):
+                    return torch.nn.functional.mse_loss(self.features(produced), self.features(target))
+            """,
+        why="a frozen network in a loss: the generator needs the gradient through it, and a tensor is returned",
+    ),
+    Valid(
+        code="""
+            import torch
+
+
+            class Learner:
+                def __init__(self, net, lr):
+                    self.net = net
+                    self.opt = torch.optim.SGD(net.parameters(), lr=lr)
+
+                def fit(self, loader):
+                    self.net.train()
+                    for x, y in loader:
+                        self.opt.zero_grad()
+                        torch.nn.functional.cross_entropy(self.net(x), y).backward()
+                        self.opt.step()
+                    self.net.eval()
+
+                def __call__(self, x):
+                    return self.net(x).argmax(1).cpu().numpy()
+            """,
+        why="the class trains its model too: no wrapper of a frozen model to infer from (its own eval/train regions decide)",
+    ),
     Valid(
         code={
             "evaluation.py": """
