@@ -76,6 +76,26 @@ def stores_param(definition: ast.AST, name: str) -> bool:
     return any(_stores_name(definition, n) for n in names)
 
 
+def stored_argument(file, flow: Flow, call: ast.Call) -> ast.AST | None:  # type: ignore[no-untyped-def]
+    """``tracker.add(loss)`` where ``tracker`` is an object of a project class whose ``add`` keeps
+    its argument (appends it to, or adds it into, an attribute) without reducing it: the argument
+    of the call that is kept."""
+    func = call.func
+    if not isinstance(func, ast.Attribute):
+        return None
+    method = file.method_of(flow.value_of(func.value), func.attr)
+    if method is None:
+        return None
+    _, definition = method
+    params = [a.arg for a in definition.args.args][1:]
+    for index, param in enumerate(params):
+        if stores_param(definition, param) and not reduces_param(definition, param):
+            if index < len(call.args):
+                return call.args[index]
+            return next((k.value for k in call.keywords if k.arg == param), None)
+    return None
+
+
 def _stores_name(definition: ast.AST, name: str) -> bool:
     for node in ast.walk(definition):
         if (

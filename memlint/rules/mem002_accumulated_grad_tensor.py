@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from memlint.analysis import facts
 from memlint.analysis.autograd import attributes_reaching_backward
-from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, reduces_param, stores_param, used_as_mapping
+from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, stored_argument, used_as_mapping
 from memlint.analysis.flow import Flow, names_in, value_without
 from memlint.analysis.syntax import (
     FunctionNode,
@@ -147,7 +147,7 @@ class AccumulatedGradTensor(Rule):
             func = call.func
             if not isinstance(func, ast.Attribute):
                 return None
-            stored = self._stored_argument(flow, call)
+            stored = None if facts.LOGGING_CALLEE.search(func.attr) else stored_argument(self.file, flow, call)  # logging: MEM010's
             if stored is not None:
                 values = list(stored.elts) if isinstance(stored, (ast.List, ast.Tuple)) else [stored]
                 return self._consider(flow, stmt, call, func.value, dotted(func.value), values, reported)
@@ -206,26 +206,6 @@ class AccumulatedGradTensor(Rule):
             return None
         text = ast.get_source_segment(self.file.text, target) or ast.unparse(target)
         return _Site(stmt, node, text, base, values, excluded, flow.statement_order(stmt), loops)
-
-    def _stored_argument(self, flow: Flow, call: ast.Call) -> ast.AST | None:
-        """``tracker.add(loss)`` where ``tracker`` is an object of a project class whose ``add``
-        keeps its argument (appends it to, or adds it into, an attribute) without reducing it:
-        the argument of the call."""
-        func = call.func
-        assert isinstance(func, ast.Attribute)
-        if facts.LOGGING_CALLEE.search(func.attr):
-            return None  # a logging method that keeps its argument is MEM010's (grad-tensor-to-logger)
-        method = self.file.method_of(flow.value_of(func.value), func.attr)
-        if method is None:
-            return None
-        _, definition = method
-        params = [a.arg for a in definition.args.args][1:]
-        for index, param in enumerate(params):
-            if stores_param(definition, param) and not reduces_param(definition, param):
-                if index < len(call.args):
-                    return call.args[index]
-                return next((k.value for k in call.keywords if k.arg == param), None)
-        return None
 
     def _meter_like(self, flow: Flow, receiver: ast.AST) -> bool:
         """``meter.update(loss)``: not a dict, not a torchmetrics metric (those store no graph)."""
