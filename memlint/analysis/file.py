@@ -176,10 +176,10 @@ class FileAnalysis:
 
     @cached_property
     def classes(self) -> dict[str, ast.ClassDef]:
-        found: dict[str, ast.ClassDef] = {}
-        for node in ast.walk(self.tree):
+        found: dict[str, ast.ClassDef] = {stmt.name: stmt for stmt in reversed(self.tree.body) if isinstance(stmt, ast.ClassDef)}
+        for node in link_parents(self.tree):  # the node list is already there: no second walk
             if isinstance(node, ast.ClassDef):
-                found.setdefault(node.name, node)
+                found.setdefault(node.name, node)  # a module-level class wins over a nested one
         return found
 
     @staticmethod
@@ -369,13 +369,19 @@ class FileAnalysis:
         YOLO's ``smart_inference_mode()`` returns ``torch.inference_mode`` or ``torch.no_grad``: a
         decorator or ``with`` of it is a guard too.
         """
+        top = {id(stmt): stmt for stmt in self.tree.body if isinstance(stmt, FunctionNode)}
+        if not top:
+            return frozenset()
+        returns: dict[int, list[ast.Return]] = {}
+        for node in link_parents(self.tree):  # one pass over the nodes, not one walk per function
+            if isinstance(node, ast.Return):
+                scope = next((a for a in ancestors(node) if isinstance(a, (*FunctionNode, ast.Lambda, ast.ClassDef))), None)
+                if scope is not None and id(scope) in top:
+                    returns.setdefault(id(scope), []).append(node)
         wrappers: set[str] = set()
-        for stmt in self.tree.body:
-            if not isinstance(stmt, FunctionNode):
-                continue
-            returns = [n for n in iter_scope(stmt) if isinstance(n, ast.Return)]
-            if returns and all(r.value is not None and self._returns_guard(r.value) for r in returns):
-                wrappers.add(stmt.name)
+        for key, found in returns.items():
+            if all(r.value is not None and self._returns_guard(r.value) for r in found):
+                wrappers.add(top[key].name)
         return frozenset(wrappers)
 
     def _returns_guard(self, value: ast.AST) -> bool:
