@@ -33,7 +33,7 @@ import ast
 
 from memlint.analysis import facts
 from memlint.analysis.effects import used_as_mapping
-from memlint.analysis.syntax import FunctionNode, dotted, iter_scope, last_name, target_names
+from memlint.analysis.syntax import FunctionNode, ancestors, dotted, iter_scope, last_name, target_names
 from memlint.fixes import append_method
 from memlint.rule import Fix, Invalid, Rule, Valid
 
@@ -177,6 +177,8 @@ def _kept(owner, definition: ast.AST, param: str, depth: int) -> str | None:  # 
     for node in iter_scope(definition):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _GROWING:
             root = _store_root(node.func.value)
+            if any(_not_a_tensor_here(node, a.id) for a in node.args if isinstance(a, ast.Name)):
+                continue  # the `else:` of `if isinstance(value, torch.Tensor): keep value.item()`
             if root is not None and any(_carries(a, derived) for a in node.args) and _outlives(owner, root, params - derived):
                 return root
         elif isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and _carries(node.value, derived):
@@ -194,6 +196,29 @@ def _kept(owner, definition: ast.AST, param: str, depth: int) -> str | None:  # 
                     if found is not None:
                         return found
     return None
+
+
+def _not_a_tensor_here(node: ast.AST, name: str) -> bool:
+    """``node`` runs only when ``name`` is not a tensor: in the ``else`` of ``if isinstance(name,
+    torch.Tensor)``, or under ``if not isinstance(name, torch.Tensor)``."""
+    child = node
+    for outer in ancestors(node):
+        if isinstance(outer, FunctionNode):
+            return False
+        if isinstance(outer, ast.If):
+            test, negated = outer.test, False
+            if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+                test, negated = test.operand, True
+            if (
+                isinstance(test, ast.Call) and dotted(test.func) == "isinstance" and len(test.args) == 2
+                and isinstance(test.args[0], ast.Name) and test.args[0].id == name
+                and (last_name(test.args[1]) or "").endswith("Tensor")
+            ):
+                branch = outer.body if negated else outer.orelse
+                if any(child is stmt for stmt in branch):
+                    return True
+        child = outer
+    return False
 
 
 def _derived(definition: ast.AST, param: str) -> set[str]:
@@ -761,6 +786,32 @@ GradTensorToLogger.INVALID = [
 ]
 
 GradTensorToLogger.VALID = [
+    Valid(
+        """
+        import torch
+
+
+        class RunLog:
+            def __init__(self):
+                self.rows = {}
+
+            def scalar(self, name, value, step):
+                if isinstance(value, torch.Tensor):
+                    self.rows.setdefault(name, []).append(value.item())
+                else:
+                    self.rows.setdefault(name, []).append(value)
+
+
+        def train(model, loader, optimizer, log):
+            for step, (x, y) in enumerate(loader):
+                loss = torch.nn.functional.mse_loss(model(x), y)
+                log.scalar("loss", loss, step)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        """,
+        why="the logger turns tensors into numbers; only non-tensors are kept as given (RLHive after PR#92)",
+    ),
     Valid(
         """
         import torch

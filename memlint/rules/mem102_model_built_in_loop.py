@@ -21,6 +21,7 @@ model built earlier is still used).
 from __future__ import annotations
 
 import ast
+import os
 
 from memlint.analysis import facts, keras
 from memlint.analysis.syntax import dotted, last_name
@@ -82,7 +83,7 @@ class ModelBuiltInLoop(Rule):
         elif repeated.kind == "objective":
             where, fix_where = "on every call of an objective that a search runs once per trial", "at the top of the objective"
         else:
-            where, fix_where = "in a function called on every iteration of a loop", "in that loop"
+            where, fix_where = f"in a function called on every iteration of a loop ({_located(file, repeated)})", "in that loop"
         self.report(call, _MESSAGE.format(where=where, fix_where=fix_where), self._fix(call, repeated))
 
     def _fresh(self, call: ast.Call, origin: str) -> bool:
@@ -1102,3 +1103,12 @@ def _bound_outside(file, name: str, region: ast.AST) -> bool:  # type: ignore[no
 def _docstring(func: ast.AST) -> bool:
     body = func.body  # type: ignore[attr-defined]
     return bool(body) and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)
+
+
+def _located(file, repeated: keras.Repetition) -> str:  # type: ignore[no-untyped-def]
+    """``the loop at worker/evaluate.py:34``, or ``the loop at line 34`` in the same file."""
+    line = getattr(repeated.node, "lineno", 0)
+    if repeated.file is file:
+        return f"the loop at line {line}"
+    other, here = os.path.abspath(repeated.file.path), os.path.dirname(os.path.abspath(file.path))
+    return f"the loop at {os.path.relpath(other, here).replace(os.sep, '/')}:{line}"
