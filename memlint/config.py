@@ -7,8 +7,10 @@ that). Keys are validated: an unknown key or code is an error naming the valid o
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -145,11 +147,8 @@ class Settings:
             return path.as_posix()
 
     def is_excluded(self, path: Path) -> bool:
-        relative = self.relative(path)
-        for pattern in (*self.exclude, *self.extend_exclude):
-            if _matches(relative, path, pattern):
-                return True
-        return False
+        patterns = (*self.exclude, *self.extend_exclude)
+        return bool(patterns) and _matches_any(self.relative(path), path, patterns)
 
     def describe(self, path: Path) -> list[str]:
         """``--show-settings``: the resolved settings for one file, one ``key = value`` per line."""
@@ -209,6 +208,20 @@ class Settings:
                 self.target_version,
             )
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> "re.Pattern[str]":
+    """One regular expression for a set of glob patterns (what ``fnmatch`` would match)."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(os.path.normcase(p.rstrip('/')))})" for p in patterns))
+
+
+def _matches_any(relative: str, path: Path, patterns: tuple[str, ...]) -> bool:
+    """``_matches`` for any of ``patterns``, with one compiled expression."""
+    match = _compiled(patterns).match
+    parts = relative.split("/")
+    candidates = [relative, path.name, *("/".join(parts[i:]) for i in range(len(parts))), *parts]
+    return any(match(os.path.normcase(c)) for c in candidates)
 
 
 def _matches(relative: str, path: Path, pattern: str) -> bool:

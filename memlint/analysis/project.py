@@ -206,6 +206,14 @@ def _callee(file: "FileAnalysis", call: ast.Call) -> str | None:
     return None
 
 
+def _top_packages(summary: FileSummary) -> frozenset[str]:
+    """The top-level packages a file imports (``torch`` for ``torch.nn.functional``)."""
+    cached = summary.__dict__.get("_tops")
+    if cached is None:
+        cached = summary.__dict__["_tops"] = frozenset(q.split(".")[0] for q in summary.imports.values())
+    return cached
+
+
 class Project:
     """Summaries of every file of a project, joined. Parsed trees of other files are loaded on
     demand (a helper's return value) and kept for the run."""
@@ -215,6 +223,7 @@ class Project:
         self.summaries: dict[str, FileSummary] = {}
         self.by_module: dict[str, FileSummary] = {}
         self._callers: dict[str, list[tuple[FileSummary, CallSite]]] | None = None
+        self._callers_key = object()
         for summary in summaries:
             self.add(summary)
         self._analyses: dict[str, "FileAnalysis | None"] = {}
@@ -228,6 +237,7 @@ class Project:
         self.summaries[summary.path] = summary
         self.by_module[summary.module] = summary
         self._callers = None
+        self._callers_key = object()  # what the derived indexes were built from
         self._guarded = {}
         self.__dict__.get("_analyses", {}).pop(summary.path, None)
 
@@ -359,18 +369,16 @@ class Project:
         summary = self.summary(path)
         if summary is None:
             return frozenset()
-        prefix = summary.module + "."
-        found: set[str] = set()
-        for callee, sites in self.callers_by_callee.items():
-            if callee.startswith(prefix):
-                for caller, _ in sites:
-                    found.update(q.split(".")[0] for q in caller.imports.values())
+        callers = {caller.path: caller for _, sites in self._callees_under(summary.module) for caller, _ in sites}
         for qualified in summary.imports.values():
             for candidate in _module_prefixes(qualified):
                 target = self.by_module.get(candidate)
                 if target is not None:
-                    found.update(q.split(".")[0] for q in target.imports.values())
+                    callers[target.path] = target
                     break
+        found: set[str] = set()
+        for other in callers.values():
+            found |= _top_packages(other)
         return frozenset(found)
 
     # ------------------------------------------------------------------ data loading
@@ -435,14 +443,32 @@ class Project:
         digest = hashlib.sha256()
         for dependency in sorted(seen - {path}):
             digest.update(f"{dependency}\0{self.summaries[dependency].digest}\n".encode("utf-8", "surrogateescape"))
-        loading = sorted((s.path, s.loaders, repr(s.settings)) for s in self.summaries.values() if s.loaders or s.settings)
-        digest.update(repr(loading).encode("utf-8", "surrogateescape"))  # the loader rules read them project-wide
-        prefix = summary.module + "."
-        for callee in sorted(c for c in self.callers_by_callee if c.startswith(prefix)):
-            for caller_summary, site in self.callers_by_callee[callee]:
+        digest.update(self._loading_digest)  # the loader rules read them project-wide
+        for callee, sites in sorted(self._callees_under(summary.module), key=lambda item: item[0]):
+            for caller_summary, site in sites:
                 if caller_summary.path != path:
                     digest.update(repr((callee, caller_summary.path, site)).encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
+
+    @property
+    def _loading_digest(self) -> bytes:
+        cached = self.__dict__.get("_loading")
+        if cached is None or cached[0] is not self._callers_key:
+            loading = sorted((s.path, s.loaders, repr(s.settings)) for s in self.summaries.values() if s.loaders or s.settings)
+            cached = self.__dict__["_loading"] = (self._callers_key, repr(loading).encode("utf-8", "surrogateescape"))
+        return cached[1]
+
+    def _callees_under(self, module: str) -> list[tuple[str, list[tuple[FileSummary, CallSite]]]]:
+        """The called functions whose qualified name lies under ``module``, with their call sites."""
+        index = self.__dict__.get("_under")
+        if index is None or index[0] is not self._callers_key:
+            under: dict[str, list[tuple[str, list[tuple[FileSummary, CallSite]]]]] = {}
+            for callee, sites in self.callers_by_callee.items():
+                parts = callee.split(".")
+                for cut in range(1, len(parts)):
+                    under.setdefault(".".join(parts[:cut]), []).append((callee, sites))
+            index = self.__dict__["_under"] = (self._callers_key, under)
+        return index[1].get(module, [])
 
 
 class ProjectView:
@@ -722,10 +748,13 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
     in other files. Summaries come from ``cache`` (a ``memlint.cache.Cache``) when unchanged."""
     by_root: dict[Path, list[Path]] = {}
     loose: list[Path] = []
+    roots: dict[Path, Path] = {}
     for target in targets:
         if target.suffix != ".py":
             continue
-        root = find_root(target)
+        if target.parent not in roots:
+            roots[target.parent] = find_root(target)
+        root = roots[target.parent]
         if any((root / marker).exists() for marker in ROOT_MARKERS):
             by_root.setdefault(root, []).append(target)
         else:
