@@ -189,3 +189,78 @@ def _simple_statements(stmt: ast.stmt):  # type: ignore[no-untyped-def]
             yield from _simple_statements(inner)
     else:
         yield stmt
+
+
+# Calls that take an output off the device or out of autograd's reach: what is kept is then small or
+# host memory (``preds.append(out.argmax(1).cpu())``).
+_LEAVES_DEVICE = frozenset({"cpu", "item", "tolist", "numpy", "argmax", "argmin", "sum", "mean", "max", "min"})
+_CONCATENATE = frozenset({"torch.cat", "torch.stack", "torch.concat", "torch.concatenate", "torch.vstack", "torch.hstack"})
+
+
+def pass_outputs_kept(file: "FileAnalysis", loop: ast.For | ast.While) -> list[tuple[str, ast.stmt]]:
+    """In a loop whose body trains and then runs an evaluation pass: names bound after the training
+    to the outputs of that whole pass (a list a nested loop fills with a model's outputs, kept on
+    the device, or its ``torch.cat``), never deleted in the body. The next iteration's training runs
+    while they still hold the pass; they are rebound only after it. With the statement that binds
+    each."""
+    body = loop.body
+    trained = [i for i, stmt in enumerate(body) if _trains(file, stmt)]
+    if not trained:
+        return []
+    after = body[trained[-1] + 1 :]
+    if any(_trains(file, stmt) for stmt in after):
+        return []
+    deleted = {n for stmt in body for d in ast.walk(stmt) if isinstance(d, ast.Delete) for t in d.targets for n in target_names(t)}
+    found: list[tuple[str, ast.stmt]] = []
+    lists: dict[str, ast.stmt] = {}
+    for stmt in after:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name, value = node.targets[0].id, node.value
+                if isinstance(value, ast.List) and not value.elts:
+                    lists[name] = node
+                elif isinstance(value, ast.Call) and file.qualname(value.func) in _CONCATENATE and value.args:
+                    source = value.args[0]
+                    if isinstance(source, ast.Name) and source.id in {n for n, _ in found}:
+                        found.append((name, node))
+            elif (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in lists and node.args
+                and _device_output(node.args[0]) and file.enclosing_loops(node)
+            ):
+                name = node.func.value.id
+                if name not in {n for n, _ in found}:
+                    found.append((name, lists[name]))
+    return [(n, s) for n, s in found if n not in deleted]
+
+
+def _trains(file: "FileAnalysis", stmt: ast.stmt) -> bool:
+    """``stmt`` runs a backward pass or an optimizer step, itself or through a project helper."""
+    for node in ast.walk(stmt):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            if isinstance(node, ast.Call):
+                for owner, definition in file.resolve_call(node):
+                    if owner.flow(definition, 1).step_calls:
+                        return True
+            continue
+        if node.func.attr in facts.BACKWARD_METHODS:
+            return True
+        if node.func.attr == "step" and facts.OPTIMIZER_NAME.search((last_name(node.func.value) or "").lower()):
+            return True
+    return False
+
+
+def _device_output(expr: ast.AST) -> bool:
+    """A model's output, kept as it is (``model(x)``, ``net(x)[0]``, ``out.detach()``)."""
+    while True:
+        if isinstance(expr, ast.Subscript):
+            expr = expr.value
+        elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr in ("detach", "float", "contiguous", "squeeze", "clone"):
+            expr = expr.func.value
+        else:
+            break
+    if not isinstance(expr, ast.Call):
+        return False
+    if isinstance(expr.func, ast.Attribute) and expr.func.attr in _LEAVES_DEVICE:
+        return False
+    return bool(facts.MODEL_LIKE_CALLEE.search(last_name(expr.func) or ""))

@@ -496,9 +496,74 @@ class TensorKeptAlive(Rule):
             """,
             why="between a frozen encoder's pass (requires_grad_(False)) and the trainable step",
         ),
+        Valid(
+            """
+            import torch
+
+
+            def fit(model, train_loader, val_loader, optimizer, epochs):
+                for epoch in range(epochs):
+                    for x, y in train_loader:
+                        optimizer.zero_grad()
+                        torch.nn.functional.cross_entropy(model(x), y).backward()
+                        optimizer.step()
+                    scores, kept = [], []
+                    with torch.no_grad():
+                        for x, _ in val_loader:
+                            scores.append(model(x).softmax(-1).cpu())
+                            kept.append(model(x))
+                    print(epoch, torch.cat(scores).mean().item(), len(kept))
+                    del kept
+            """,
+            why="host copies only, and the device outputs are deleted before the next epoch trains",
+        ),
+        Valid(
+            """
+            import torch
+
+
+            def fit(model, train_loader, val_loader, optimizer, epochs):
+                for epoch in range(epochs):
+                    outputs = []
+                    for x, y in train_loader:
+                        optimizer.zero_grad()
+                        torch.nn.functional.cross_entropy(model(x), y).backward()
+                        optimizer.step()
+                    with torch.no_grad():
+                        for x, _ in val_loader:
+                            outputs.append(model(x))
+                    print(epoch, torch.cat(outputs).mean().item())
+            """,
+            why="the list is emptied at the top of each epoch, before its training: the old outputs are freed then",
+        ),
     ]
 
     INVALID = [
+        Invalid(
+            """
+            import torch
+
+
+            def fit(model, train_loader, val_loader, optimizer, epochs, device="cuda"):
+                for epoch in range(epochs):
+                    model.train()
+                    for x, y in train_loader:
+                        optimizer.zero_grad()
+                        loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+                        loss.backward()
+                        optimizer.step()
+                    model.eval()
+                    val_outputs = []
+                    with torch.no_grad():
+                        for x, _ in val_loader:
+                            val_outputs.append(model(x.to(device)))
+                    logits = torch.cat(val_outputs)
+                    print(epoch, logits.softmax(-1).max(-1).values.mean().item())
+            """,
+            line=13,
+            why="a whole validation pass's outputs, and their concatenation, stay on the device while the next "
+            "epoch trains: no empty_cache() in sight, the names alone keep them",
+        ),
         Invalid(
             """
             import torch
@@ -802,6 +867,20 @@ class TensorKeptAlive(Rule):
     ]
 
     # ------------------------------------------------------------------ triggers
+    def visit_For(self, node: ast.For) -> None:
+        kept = lifetimes.pass_outputs_kept(self.file, node)
+        if kept:
+            names = [name for name, _ in kept]
+            spelled = ", ".join(f"`{n}`" for n in names)
+            self.report(
+                kept[0][1],
+                f"{spelled} {'keeps' if len(names) == 1 else 'keep'} a whole evaluation pass's outputs on the device "
+                f"through the next iteration's training (rebound only after that training runs); "
+                f"`del {', '.join(names)}` once used",
+            )
+
+    visit_While = visit_For  # type: ignore[assignment]
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "predict" and self.file.lightning:

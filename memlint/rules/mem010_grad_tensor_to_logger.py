@@ -30,9 +30,11 @@ Fix (safe): ``.detach()`` on each tensor handed over (same type, device and valu
 from __future__ import annotations
 
 import ast
+import re
 
 from memlint.analysis import facts
 from memlint.analysis.effects import used_as_mapping
+from memlint.analysis.values import MODEL
 from memlint.analysis.syntax import FunctionNode, ancestors, dotted, iter_scope, last_name, target_names
 from memlint.fixes import append_method
 from memlint.rule import Fix, Invalid, Rule, Valid
@@ -132,7 +134,13 @@ def _grad_leaves(flow, arg: ast.AST) -> list[ast.AST]:  # type: ignore[no-untype
         return [leaf for k in arg.keywords for leaf in _grad_leaves(flow, k.value)]
     if isinstance(arg, (ast.List, ast.Tuple)):
         return [leaf for element in arg.elts for leaf in _grad_leaves(flow, element)]
-    return [arg] if flow.value_of(arg).grad else []
+    if isinstance(arg, ast.Call) and _MODEL_HANDLE.match(last_name(arg.func) or ""):
+        return []  # `unwrap_model(unet)`: the model itself, handed to a validation helper
+    value = flow.value_of(arg)
+    return [arg] if value.grad and value.kind != MODEL else []
+
+
+_MODEL_HANDLE = re.compile(r"^_*(unwrap|wrap)_?model$")
 
 
 def _is_method(owner, definition: ast.AST) -> bool:  # type: ignore[no-untyped-def]
