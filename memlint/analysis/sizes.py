@@ -258,3 +258,26 @@ def from_stored_state(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> bo
         else:
             return False
     return bool(leaves) and all(leaves)
+
+
+_FROM_HOST = frozenset({"torch.from_numpy", "torch.as_tensor", "torch.tensor", "torch.Tensor", "torch.FloatTensor"})
+
+
+def from_host_data(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> bool:
+    """``expr`` is input data converted from the host (``torch.from_numpy(image).to(device)``, casts
+    and moves of it), not a tensor computed on the device: an input of the size the caller handed
+    in, not an intermediate a phase leaves behind."""
+    if depth > _MAX_DEPTH:
+        return False
+    if isinstance(expr, ast.Name):
+        scope = file.enclosing_function(expr) or file.tree
+        bound = binding_before(scope, expr.id, file.statement_of(expr) or expr)
+        return bound is not None and from_host_data(file, bound, depth + 1)
+    if not isinstance(expr, ast.Call):
+        return False
+    if file.qualname(expr.func) in _FROM_HOST:
+        return True
+    func = expr.func
+    if isinstance(func, ast.Attribute) and func.attr in ("to", "cuda", "float", "half", "double", "contiguous", "unsqueeze") and file.qualname(func) is None:
+        return from_host_data(file, func.value, depth + 1)
+    return False

@@ -11,13 +11,15 @@ huggingface/diffusers' DreamBooth Flux script). Lightning's ``trainer.predict`` 
 prediction to return them, even when the caller drops the result (kaiko-ai/eva).
 
 Trigger: an ``empty_cache()`` call (any torch device module, or one reached by ``getattr``), a
-cleanup helper (a library's, or a function of the project whose body empties the cache), and
-``trainer.predict(...)`` used as a statement.
+cleanup helper (a library's, or a function of the project whose body empties the cache),
+``trainer.predict(...)`` used as a statement, and a loop that trains and then evaluates (a whole
+pass's device outputs kept into the next iteration's training: ``lifetimes.pass_outputs_kept``).
 
 Query: in a loop that runs training or evaluation steps, unconditionally, with no frozen pass to
 separate from the trainable one; or at a phase boundary, names bound before it and never used
 again (``memlint/analysis/lifetimes.py``) that hold a tensor the source does not show to be small
-(``memlint/analysis/sizes.py``: literal shapes, copies of a schedule or of statistics), an object
+(``memlint/analysis/sizes.py``: literal shapes, copies of a schedule or of statistics, inputs
+converted from NumPy), an object
 built from deleted names (a constructor, factory, ``partial`` or list over them), or the helper's
 own arguments. Silent after an offload to the CPU (``unet.to("cpu")``: the call frees those
 weights; a name moved to the CPU earlier), between a frozen pass and the trainable step, in
@@ -33,7 +35,7 @@ import ast
 import re
 
 from memlint.analysis import facts, lifetimes
-from memlint.analysis.sizes import binding_before, expression_elements, from_stored_state
+from memlint.analysis.sizes import binding_before, expression_elements, from_host_data, from_stored_state
 from memlint.analysis.syntax import (
     FunctionNode,
     LoopNode,
@@ -535,6 +537,22 @@ class TensorKeptAlive(Rule):
                     print(epoch, torch.cat(outputs).mean().item())
             """,
             why="the list is emptied at the top of each epoch, before its training: the old outputs are freed then",
+        ),
+        Valid(
+            """
+            import numpy as np
+            import torch
+
+
+            @torch.no_grad()
+            def estimate_depth(net, picture, device="cuda", repeats=4):
+                pixels = np.asarray(picture.convert("RGB")).transpose(2, 0, 1) / 127.5 - 1.0
+                pixels = torch.from_numpy(pixels).float().to(device)
+                preds = torch.cat([net(pixels[None]) for _ in range(repeats)])
+                torch.cuda.empty_cache()
+                return preds.median(dim=0).values
+            """,
+            why="the input picture converted from NumPy: the caller's data, not an intermediate worth a del",
         ),
     ]
 
@@ -1088,6 +1106,8 @@ class TensorKeptAlive(Rule):
     def _small(self, value: ast.AST) -> bool:
         if from_stored_state(self.file, value):
             return True  # a schedule or a statistics buffer, copied
+        if from_host_data(self.file, value):
+            return True  # an input converted from NumPy: the caller's data, not a phase's intermediate
         elements = expression_elements(self.file, value)
         return elements is not None and elements <= SMALL_ELEMENTS
 
