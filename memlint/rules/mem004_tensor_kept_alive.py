@@ -12,8 +12,10 @@ prediction to return them, even when the caller drops the result (kaiko-ai/eva).
 
 Trigger: an ``empty_cache()`` call (any torch device module, or one reached by ``getattr``), a
 cleanup helper (a library's, or a function of the project whose body empties the cache),
-``trainer.predict(...)`` used as a statement, and a loop that trains and then evaluates (a whole
-pass's device outputs kept into the next iteration's training: ``lifetimes.pass_outputs_kept``).
+``trainer.predict(...)`` used as a statement, a loop that trains and then evaluates (a whole
+pass's device outputs kept into the next iteration's training: ``lifetimes.pass_outputs_kept``),
+and, for TensorFlow, Keras' ``clear_session()`` in a loop of trials while the trial's model (and the
+``History`` that keeps it) is still bound.
 
 Query: in a loop that runs training or evaluation steps, unconditionally, with no frozen pass to
 separate from the trainable one; or at a phase boundary, names bound before it and never used
@@ -34,7 +36,7 @@ from __future__ import annotations
 import ast
 import re
 
-from memlint.analysis import facts, lifetimes
+from memlint.analysis import facts, keras, lifetimes
 from memlint.analysis.sizes import binding_before, expression_elements, from_host_data, from_stored_state
 from memlint.analysis.syntax import (
     FunctionNode,
@@ -91,7 +93,7 @@ class TensorKeptAlive(Rule):
     summary = "`empty_cache()` every step, or while the tensor it should free is still referenced"
     fix_availability = "sometimes"
     fix_kinds = {RETURN_PREDICTIONS: "safe"}
-    libraries = frozenset({"torch", "lightning", "pytorch_lightning"})
+    libraries = frozenset({"torch", "lightning", "pytorch_lightning", "keras", "tensorflow", "tf_keras"})
 
     VALID = [
         Valid(
@@ -554,9 +556,67 @@ class TensorKeptAlive(Rule):
             """,
             why="the input picture converted from NumPy: the caller's data, not an intermediate worth a del",
         ),
+        Valid(
+            """
+            import gc
+
+            import tensorflow as tf
+
+
+            def search(configs, x, y):
+                scores = []
+                for cfg in configs:
+                    tf.keras.backend.clear_session()
+                    model = tf.keras.Sequential([tf.keras.layers.Dense(cfg["units"]), tf.keras.layers.Dense(1)])
+                    model.compile(optimizer="adam", loss="mse")
+                    scores.append(model.fit(x, y, verbose=0).history["loss"][-1])
+                    del model
+                    tf.keras.backend.clear_session()
+                    gc.collect()
+                return scores
+            """,
+            why="TensorFlow: cleared at the top of each trial, and the model deleted before the cleanup at the end",
+        ),
+        Valid(
+            """
+            from tensorflow import keras
+
+            base = keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(1)])
+            base.compile(loss="mse")
+            base.fit(x_train, y_train, epochs=3)
+
+            keras.backend.clear_session()
+            tuned = keras.Sequential([keras.layers.Dense(16), keras.layers.Dense(1)])
+            tuned.compile(loss="mse")
+            tuned.fit(x_train, y_train, epochs=3)
+            """,
+            why="a notebook's next experiment: the earlier model is kept on purpose to compare, outside any loop",
+        ),
     ]
 
     INVALID = [
+        Invalid(
+            """
+            import gc
+
+            import tensorflow as tf
+
+
+            def search(configs, x, y):
+                scores = []
+                for cfg in configs:
+                    model = tf.keras.Sequential([tf.keras.layers.Dense(cfg["units"], activation="relu"), tf.keras.layers.Dense(1)])
+                    model.compile(optimizer="adam", loss="mse")
+                    history = model.fit(x, y, epochs=cfg["epochs"], verbose=0)
+                    scores.append(history.history["loss"][-1])
+                    tf.keras.backend.clear_session()
+                    gc.collect()
+                return scores
+            """,
+            line=13,
+            why="TensorFlow: clear_session() at the end of a trial while the trial's model (and the History that "
+            "keeps it) stay bound until the next one is built",
+        ),
         Invalid(
             """
             import torch
@@ -906,6 +966,11 @@ class TensorKeptAlive(Rule):
             return
         what = self._cleanup(node)
         if what is None:
+            loops = self.file.enclosing_loops(node)
+            if loops and self.file.keras_qualname(func) in facts.KERAS_CLEAR_SESSION:
+                # TensorFlow: clear_session() in a loop of trials resets Keras' state, but the trial's
+                # model, still bound, keeps its weights while the next one is built
+                self._dead_names(node, "`clear_session()`", loops[0], keras_models=True)
             return
         function = self.file.enclosing_function(node)
         if function is not None and self._is_reporting(function):
@@ -1042,7 +1107,7 @@ class TensorKeptAlive(Rule):
         return False
 
     # ------------------------------------------------------------------ dead but bound
-    def _dead_names(self, call: ast.Call, what: str, loop: ast.AST | None) -> None:
+    def _dead_names(self, call: ast.Call, what: str, loop: ast.AST | None, keras_models: bool = False) -> None:
         """At a phase boundary: what is bound earlier, never deleted, never used again, and worth
         freeing (a tensor not shown to be small, an object built from deleted names, the helper's
         own arguments)."""
@@ -1053,7 +1118,9 @@ class TensorKeptAlive(Rule):
             return  # no next phase: the names die when the function returns
         dead: list[str] = []
         holders: list[str] = []
-        for name, value in here.unused().items():
+        if keras_models:
+            dead, holders = self._dead_keras_models(here)
+        for name, value in ({} if keras_models else here.unused()).items():
             if lifetimes.moved_to_cpu(value):
                 continue  # host memory: the device cache is not where it lives
             held = [a for a in lifetimes.held_names(self.file, value) if a in here.deleted]
@@ -1062,7 +1129,7 @@ class TensorKeptAlive(Rule):
                 dead.append(name)
             elif self._makes_tensor(value) and not self._small(value) and not lifetimes.kept_elsewhere(name, here.before):
                 dead.append(name)
-        if what != "`empty_cache()`":
+        if what not in ("`empty_cache()`", "`clear_session()`"):
             for name in lifetimes.argument_names(call):  # a helper cannot drop the caller's references
                 for given in [name, *lifetimes.argument_names(here.bound.get(name))]:
                     if given not in here.deleted and given not in here.used_later and given not in dead:
@@ -1076,6 +1143,18 @@ class TensorKeptAlive(Rule):
             f"{what} cannot free {names}: still referenced though never used again, so it stays "
             f"alive into the next phase{note}; `del {', '.join(dead)}` first",
         )
+
+    def _dead_keras_models(self, here: lifetimes.Around) -> tuple[list[str], list[str]]:
+        """Keras models still bound and never used again, and the ``History`` objects ``fit`` returned
+        for them (a History keeps ``.model``)."""
+        unused = here.unused()
+        dead = [n for n, v in unused.items() if keras.keras_model_value(self.file, v) is not None and not lifetimes.kept_elsewhere(n, here.before)]
+        holders: list[str] = []
+        for name, value in unused.items():
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "fit" and dotted(value.func.value) in dead:
+                holders.append(f"`{name}` (a History) holds `{dotted(value.func.value)}`")
+                dead.append(name)
+        return dead, holders
 
     def _makes_tensor(self, value: ast.AST) -> bool:
         if isinstance(value, ast.BinOp) and isinstance(value.op, ast.MatMult):
