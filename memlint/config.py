@@ -217,7 +217,8 @@ def _compiled(patterns: tuple[str, ...]) -> "re.Pattern[str]":
 
 
 def _matches_any(relative: str, path: Path, patterns: tuple[str, ...]) -> bool:
-    """``_matches`` for any of ``patterns``, with one compiled expression."""
+    """Glob match of any of ``patterns`` against the relative path, any trailing part of it, any
+    one part, or the base name, with one compiled expression."""
     match = _compiled(patterns).match
     parts = relative.split("/")
     candidates = [relative, path.name, *("/".join(parts[i:]) for i in range(len(parts))), *parts]
@@ -226,13 +227,7 @@ def _matches_any(relative: str, path: Path, patterns: tuple[str, ...]) -> bool:
 
 def _matches(relative: str, path: Path, pattern: str) -> bool:
     """Glob match against the relative path, any trailing part of it, or the base name."""
-    pattern = pattern.rstrip("/")
-    if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(path.name, pattern):
-        return True
-    parts = relative.split("/")
-    return any(fnmatch.fnmatch("/".join(parts[i:]), pattern) for i in range(len(parts))) or any(
-        fnmatch.fnmatch(part, pattern) for part in parts
-    )
+    return _matches_any(relative, path, (pattern,))
 
 
 def _string_list(value: Any, key: str, where: str) -> tuple[str, ...]:
