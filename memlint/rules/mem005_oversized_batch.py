@@ -77,6 +77,16 @@ def _batch_size_argument(call: ast.Call, position: int) -> ast.AST | None:
     return None
 
 
+def _whole_set_name(arg: ast.AST) -> str | None:
+    """The dotted name of ``arg`` when it is spelled like a whole split (``x_test``), else None."""
+    if isinstance(arg, ast.Starred):
+        return None
+    name = dotted(_core(arg))
+    if name is None or not facts.WHOLE_SET_NAME.match(name.rsplit(".", 1)[-1]):
+        return None
+    return name
+
+
 def _core(expr: ast.AST) -> ast.AST:
     """``x_test.to(device).float()`` and ``x_test / 255.0`` hold the rows of ``x_test``."""
     for _ in range(8):
@@ -583,13 +593,14 @@ class OversizedBatch(Rule):
 
     # ------------------------------------------------------------------ model(x_test)
     def _whole_set_forward(self, call: ast.Call) -> None:
+        named = [i for i, arg in enumerate(call.args) if _whole_set_name(arg) is not None]
+        if not named:
+            return  # asked first: the name is cheap, the model question is not
         passes = self._passes_to_model(call)
-        if not passes:
-            return
-        for index, arg in enumerate(call.args):
-            if index not in passes or isinstance(arg, ast.Starred):
+        for index in named:
+            if index not in passes:
                 continue
-            data = self._whole_set(call, arg)
+            data = self._whole_set(call, call.args[index])
             if data is not None:
                 callee = dotted(call.func) or last_name(call.func) or "the model"
                 self.report(
@@ -660,8 +671,8 @@ class OversizedBatch(Rule):
     def _whole_set(self, call: ast.Call, arg: ast.AST) -> str | None:
         """The name of a whole evaluation split passed as ``arg``, or None."""
         core = _core(arg)
-        name = dotted(core)
-        if name is None or not facts.WHOLE_SET_NAME.match(name.rsplit(".", 1)[-1]):
+        name = _whole_set_name(arg)
+        if name is None:
             return None
         if self._bound_per_iteration(call, name) or self._toy(core):
             return None
