@@ -25,6 +25,7 @@ from memlint.analysis.syntax import (
     iter_scope,
     link_parents,
     parent,
+    unlink,
 )
 
 if TYPE_CHECKING:
@@ -88,6 +89,12 @@ class FileAnalysis:
         self._collect_imports()
         self._flows: dict[int, "Flow"] = {}
         self._returns: dict[int, object] = {}
+
+    def release(self) -> None:
+        """Drop the tree's parent links and everything memoized: the file's objects hold no
+        reference cycle any more and are freed at once. The analysis is unusable afterwards."""
+        unlink(self.tree)
+        self.__dict__.clear()
 
     # ------------------------------------------------------------------ imports
     def _collect_imports(self) -> None:

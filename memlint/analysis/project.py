@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from memlint.analysis.syntax import FunctionNode, ParseFailure, dotted, parse_python
+from memlint.analysis.syntax import FunctionNode, ParseFailure, cycle_collection_paused, dotted, parse_python
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -675,11 +675,13 @@ def build_project(
             text = _read_text(key)
         summary = FileSummary(key, modules[key], digest, parsed=False)
         if text is not None:
-            try:
-                file = FileAnalysis(parse_python(text, key), key, text, modules[key])
-                summary = summarize(file, digest, project_modules)
-            except (ParseFailure, RecursionError):
-                pass
+            with cycle_collection_paused():
+                try:
+                    file = FileAnalysis(parse_python(text, key), key, text, modules[key])
+                    summary = summarize(file, digest, project_modules)
+                    file.release()
+                except (ParseFailure, RecursionError):
+                    pass
         summaries.append(summary)
         fresh[key] = summary
     return Project(root, summaries), fresh
