@@ -21,6 +21,7 @@ from memlint.analysis.syntax import (
     LEGACY_ASYNC_STANDIN,
     ParseFailure,
     SourceLines,
+    cycle_collection_paused,
     legacy_async_text,
     link_parents,
     parse_python,
@@ -216,12 +217,16 @@ def lint_text(
     (notebooks refuse fixes that would move code across cells).
     """
     text = text[1:] if text.startswith("\ufeff") else text
-    analysis = analyze(text, filename, rules, options, project)
-    if analysis is None:
-        return []
-    if notes is not None and analysis.note:
-        notes.append(analysis.note)
-    return _findings(analysis, filename, with_edits, apply_noqa, accept_fix)
+    with cycle_collection_paused():
+        analysis = analyze(text, filename, rules, options, project)
+        if analysis is None:
+            return []
+        try:
+            if notes is not None and analysis.note:
+                notes.append(analysis.note)
+            return _findings(analysis, filename, with_edits, apply_noqa, accept_fix)
+        finally:
+            analysis.file.release()  # findings are plain data: the tree is freed here, not by the GC
 
 
 def _findings(
@@ -234,8 +239,10 @@ def _findings(
     text = analysis.text
     findings = []
     seen: set[tuple[str, int, int]] = set()
-    suppressions = parse_suppressions(text) if apply_noqa else None
-    items = _unsuppressed(analysis, text, suppressions) if apply_noqa else analysis.items
+    # The comments are tokenized only when a finding could be suppressed or MEM900 asks for them.
+    wanted = apply_noqa and (analysis.items or UnusedNoqa.code in analysis.codes)
+    suppressions = parse_suppressions(text) if wanted else None
+    items = _unsuppressed(analysis, text, suppressions) if wanted else analysis.items
     writer: FixWriter | None = None
     for item in items:
         row, col, end_row, end_col = item.span
