@@ -20,6 +20,13 @@ something else. The loop must train (a backward pass or optimizer step in it, it
 helper), or be a ``while`` loop of forward passes with grad on (an environment episode). Silent
 under grad guards, and on accumulation (``state = state + x``, ``+=``, ``torch.cat``: MEM002's).
 
+State kept on a module (``carry.module_state``): ``forward`` stores ``self.h`` from ``self.h`` and an
+input (``out, self.h = self.lstm(x, self.h)``), or the module holds such a layer. In a loop that
+trains, the forward call of such a model (class from the flow, or from every caller of a parameter)
+is reported unless the loop resets or detaches it (``carry.resets_module_state``: a method of the
+model or its parts, a call taking the model, an assignment under it) or runs it under a guard.
+pytorch_geometric_temporal#305; mobile-vod-bottleneck-lstm#25. No fix: the state is another object's.
+
 Fix: ``h = h.detach()`` (a tensor) or ``h = tuple(t.detach() for t in h)`` (a tuple of tensors) as
 the first statement of the loop, where the state starts as tensors made by ``torch.zeros`` and
 its kind; safe, unless the function backpropagates with ``retain_graph=True`` (then gradients
