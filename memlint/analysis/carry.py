@@ -252,6 +252,7 @@ def loop_trains(file: "FileAnalysis", flow: "Flow", loops: list[ast.AST]) -> boo
 # Module methods that read, move or switch a module but leave the state it keeps on itself alone.
 _KEEPS_STATE = (facts.MODULE_NON_FORWARD_METHODS - {"apply"}) | {"forward", "__call__"}
 _MAX_CLASS_DEPTH = 6
+_METADATA = frozenset({"dtype", "device", "shape", "ndim", "is_cuda", "size", "dim", "numel", "requires_grad"})
 
 
 def module_state(file: "FileAnalysis", cls: ast.ClassDef, depth: int = 0) -> tuple[str, ...]:
@@ -371,15 +372,16 @@ def _stores_state(file: "FileAnalysis", method: ast.AST, stmt: ast.stmt, attr: s
         expr = pending.pop()
         exprs.append(expr)
         for read in _reads(expr, stmt):
-            if read.name in reads or detaching_read(read.node, stmt):
-                continue
+            holder = getattr(read.node, "_ml_parent", None)
+            if read.name in reads or detaching_read(read.node, stmt) or getattr(holder, "attr", None) in _METADATA:
+                continue  # `x.dtype`, `x.device`: no graph comes with them
             reads.add(read.name)
             pending.extend(v for v in bindings.get(read.name, ()) if not _detached(v))
     if state not in reads:
         return False
     inputs = reads - {state, "self"} - set(file.imports)
     driven = any(
-        isinstance(n, ast.Call) and ((dotted(n.func) or "").startswith("self.") or (file.qualname(n.func) or "").startswith("torch."))
+        isinstance(n, ast.Call) and (dotted(n.func) == f"self.{last_name(n.func)}" or (file.qualname(n.func) or "").startswith("torch."))
         for expr in exprs
         for n in ast.walk(expr)
     )

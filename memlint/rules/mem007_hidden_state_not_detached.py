@@ -1290,4 +1290,30 @@ HiddenStateNotDetached.VALID = [
         """,
         why="a helper that takes the model detaches its state after each step (spikingjelly's detach_net)",
     ),
+    Valid(
+        """
+        import torch
+
+        class MaskedBlock(torch.nn.Module):
+            def __init__(self, width, heads, mask=None):
+                super().__init__()
+                self.attn = torch.nn.MultiheadAttention(width, heads)
+                self.mask = mask
+
+            def forward(self, x):
+                self.mask = self.mask.to(dtype=x.dtype, device=x.device) if self.mask is not None else None
+                return self.attn(x, x, x, attn_mask=self.mask)[0]
+
+        def train(batches, width):
+            block = MaskedBlock(width, 4, torch.zeros(8, 8))
+            opt = torch.optim.Adam(block.parameters())
+            for x, y in batches:
+                loss = torch.nn.functional.mse_loss(block(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """,
+        why="a constant mask moved to the input's dtype and device on each call is no recurrent state "
+        "(diffusers' ResidualAttentionBlock)",
+    ),
 ]
