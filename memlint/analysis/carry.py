@@ -14,11 +14,12 @@ also binds it: the read sees the previous iteration's value. ``hidden = model(x,
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from memlint.analysis import facts
-from memlint.analysis.syntax import FunctionNode, LoopNode, ScopeNode, ancestors, dotted, last_name, target_names
+from memlint.analysis.syntax import FunctionNode, LoopNode, ScopeNode, ancestors, dotted, iter_scope, last_name, target_names
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -245,6 +246,182 @@ def loop_trains(file: "FileAnalysis", flow: "Flow", loops: list[ast.AST]) -> boo
                 if owner.flow(definition, 1).step_calls:
                     return True
     return False
+
+
+# ---------------------------------------------------------------------- state kept on a module
+# Module methods that read, move or switch a module but leave the state it keeps on itself alone.
+_KEEPS_STATE = (facts.MODULE_NON_FORWARD_METHODS - {"apply"}) | {"forward", "__call__"}
+_MAX_CLASS_DEPTH = 6
+_METADATA = frozenset({"dtype", "device", "shape", "ndim", "is_cuda", "size", "dim", "numel", "requires_grad"})
+
+
+def module_state(file: "FileAnalysis", cls: ast.ClassDef, depth: int = 0) -> tuple[str, ...]:
+    """The recurrent state a torch module class keeps on itself from one call to the next, as
+    "`self.h` of Cell" descriptions (empty when none): ``forward`` (or a method of ``self`` it
+    calls) stores ``self.X`` from a value that reads ``self.X`` (directly or through locals of the
+    method: ``new_h, new_c = self.cell(x, self.h, self.c); self.h = new_h``) and from an input or
+    a layer (a ``torch`` or ``self`` call on the way), not detached and not under a grad guard; or
+    the class holds (``self.Y = Cell(...)``, in a container, or a constructor argument) or derives
+    from such a class. Memoized per class; depth bounded."""
+    memo = file.__dict__.setdefault("_module_state", {})
+    if id(cls) in memo:
+        return memo[id(cls)]
+    memo[id(cls)] = ()  # a class that holds itself sees "no state"
+    if depth > _MAX_CLASS_DEPTH or not file.is_torch_module_class(cls):
+        return ()
+    found = list(_own_state(file, cls))
+    methods = file.methods(cls)
+    called = {n.func.attr for m in methods.values() for n in iter_scope(m) if isinstance(n, ast.Call) and dotted(n.func) == f"self.{last_name(n.func)}"}
+    for method in methods.values():
+        for node in iter_scope(method):
+            held = [_class_named(file, dotted(node.func))] if isinstance(node, ast.Call) else []
+            if method.name == "__init__" and isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) and any(
+                isinstance(t, ast.Attribute) and dotted(t.value) == "self" and t.attr in called for t in node.targets
+            ):  # `self.decoder = decoder`, a constructor argument the class calls
+                held = [file.locate_class(v.origin) for v in _constructed_with(file, cls, method, node.value.id) if v.origin]
+            for located in held:
+                if located is not None and located[1] is not cls:
+                    found.extend(module_state(located[0], located[1], depth + 1))
+    for base in cls.bases:
+        located = _class_named(file, dotted(base))
+        if located is not None and located[1] is not cls:
+            found.extend(module_state(located[0], located[1], depth + 1))
+    memo[id(cls)] = tuple(dict.fromkeys(found))
+    return memo[id(cls)]
+
+
+def value_state(file: "FileAnalysis", value) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    """``module_state`` of the class of a flow value (a model or instance with a known class)."""
+    if value.kind not in ("model", "instance") or not value.origin:
+        return ()
+    located = file.locate_class(value.origin)
+    return module_state(*located) if located is not None else ()
+
+
+def resets_module_state(file: "FileAnalysis", region: ast.AST, model: ast.AST, forward: ast.Call) -> bool:
+    """Does ``region`` (a loop) reset or detach what the module ``model`` keeps (at any depth):
+    call a method of it or of one of its parts other than the ones that leave state alone
+    (``model.reset_state()``, ``model.rnn.h.detach_()``), pass it to a call other than the
+    forward ``forward`` (``reset_net(model)``), or assign to an attribute path under it
+    (``model.layer.h = model.layer.h.detach()``)?"""
+    root = dotted(model)
+    if root is None:
+        return True  # not a plain path: nothing to compare with, assume it is handled
+    under = root + "."
+    for node in iter_scope(region):
+        if isinstance(node, ast.Call) and node is not forward:
+            name = dotted(node.func) or ""
+            if name.startswith(under) and name.rsplit(".", 1)[-1] not in _KEEPS_STATE:
+                return True
+            for arg in (*node.args, *(k.value for k in node.keywords)):
+                path = dotted(arg.value if isinstance(arg, ast.Starred) else arg)
+                if path is not None and (path == root or path.startswith(under)):
+                    return True
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Attribute) and (dotted(sub) or "").startswith(under):
+                        return True
+    return False
+
+
+def _own_state(file: "FileAnalysis", cls: ast.ClassDef) -> Iterator[str]:
+    """``self.X = f(self.X, input)`` in ``forward`` or the methods of ``self`` it calls (two levels)."""
+    located = file.find_method(cls, "forward")
+    if located is None:
+        return
+    pending, seen = [(*located, 0)], set()
+    while pending:
+        owner, method, level = pending.pop()
+        if id(method) in seen or owner.decorator_guard(method) is not None:
+            continue
+        seen.add(id(method))
+        for node in iter_scope(method):
+            if isinstance(node, ast.Call) and level < 2 and dotted(node.func) == f"self.{last_name(node.func)}":
+                callee = owner.find_method(cls, last_name(node.func) or "") if owner is file else None
+                if callee is not None:
+                    pending.append((*callee, level + 1))
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    for sub in ast.walk(target):
+                        if isinstance(sub, ast.Attribute) and dotted(sub.value) == "self" and _stores_state(owner, method, node, sub.attr):
+                            yield f"`self.{sub.attr}` of {cls.name}"
+
+
+def _stores_state(file: "FileAnalysis", method: ast.AST, stmt: ast.stmt, attr: str) -> bool:
+    value = stmt.value  # type: ignore[attr-defined]
+    if _detached(value) or file.guard_at(stmt, stop=method) is not None:
+        return False
+    state = f"self.{attr}"
+    body = method.body  # type: ignore[attr-defined]
+    first = next((e for e in events(body) if e.name == state), None)
+    if first is not None and first.binds and first.stmt in body and first.value is not None:
+        if state not in {e.name for e in _reads(first.value, first.stmt)}:
+            return False  # reset from a fresh value before it is read
+    # the stored value and the locals it is made from, earlier in the method
+    limit = (stmt.lineno, stmt.col_offset)
+    bindings: dict[str, list[ast.AST]] = {}
+    for event in events(body):
+        if event.binds and event.value is not None and (event.stmt.lineno, event.stmt.col_offset) < limit and "." not in event.name:
+            bindings.setdefault(event.name, []).append(event.value)
+    exprs: list[ast.AST] = []
+    pending, reads = [value], set()
+    while pending:
+        expr = pending.pop()
+        exprs.append(expr)
+        for read in _reads(expr, stmt):
+            holder = getattr(read.node, "_ml_parent", None)
+            if read.name in reads or detaching_read(read.node, stmt) or getattr(holder, "attr", None) in _METADATA:
+                continue  # `x.dtype`, `x.device`: no graph comes with them
+            reads.add(read.name)
+            pending.extend(v for v in bindings.get(read.name, ()) if not _detached(v))
+    if state not in reads:
+        return False
+    inputs = reads - {state, "self"} - set(file.imports)
+    driven = any(
+        isinstance(n, ast.Call) and (dotted(n.func) == f"self.{last_name(n.func)}" or (file.qualname(n.func) or "").startswith("torch."))
+        for expr in exprs
+        for n in ast.walk(expr)
+    )
+    return bool(inputs) and driven
+
+
+def _detached(expr: ast.AST) -> bool:
+    """``x.detach()``, ``x.detach_()``, ``x.data`` (and a tuple of such)."""
+    if isinstance(expr, (ast.Tuple, ast.List)):
+        return bool(expr.elts) and all(_detached(e) for e in expr.elts)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
+        return expr.func.attr in ("detach", "detach_")
+    return isinstance(expr, ast.Attribute) and expr.attr == "data"
+
+
+def _constructed_with(file: "FileAnalysis", cls: ast.ClassDef, init: ast.AST, param: str) -> list:  # -> list[Value]
+    """What ``Class(...)`` calls (this file's and the project's) pass for ``param`` of ``__init__``."""
+    params = [a.arg for a in (*init.args.posonlyargs, *init.args.args)][1:]  # type: ignore[attr-defined]
+    qualified = file.qualified_name(cls)
+    calls = [(file, c) for c in file.calls_by_name.get(cls.name, ())]  # type: ignore[attr-defined]
+    if file.project is not None:
+        calls += file.project.calls_of(qualified, exclude=os.path.abspath(file.path))
+    found = []
+    for owner, call in calls[:8]:
+        given = next((k.value for k in call.keywords if k.arg == param), None)
+        if given is None and param in params and params.index(param) < len(call.args):
+            given = call.args[params.index(param)]
+        if given is not None and not any(isinstance(a, ast.Starred) for a in call.args):
+            found.append(owner.flow_of(call).value_of(given))
+    return found
+
+
+def _class_named(file: "FileAnalysis", name: str | None) -> "tuple[FileAnalysis, ast.ClassDef] | None":
+    if name is None:
+        return None
+    if name in file.classes:
+        return file, file.classes[name]
+    if file.project is not None and (name.split(".")[0] in file.imports):
+        return file.project.resolve_class(file, name)
+    return None
 
 
 def _parents(node: ast.AST, stop: ast.AST) -> Iterator[ast.AST]:

@@ -786,8 +786,13 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         marked = any((root / marker).exists() for marker in ROOT_MARKERS)
         if marked or len(members) > 1 or root != members[0].resolve().parent:
             candidates = project_files(root)
-        else:  # a loose script: its own directory only
+        else:  # a loose script: its own directory, and the packages in it that the script imports
             candidates = sorted(p for p in root.glob("*.py") if p.is_file())
+            raw = read_regular(members[0], limit)
+            words = _import_words(raw.decode("utf-8", errors="replace")) if raw is not None else set()
+            for name in sorted(words):
+                if name not in SKIP_DIRS and len(candidates) < MAX_PROJECT_FILES and (root / name / "__init__.py").is_file():
+                    candidates.extend(project_files(root / name, MAX_PROJECT_FILES - len(candidates)))
         files = relevant_files(root, members, candidates, limit)
         cached: dict[str, FileSummary] = {}
         keys: dict[str, str] = {}
