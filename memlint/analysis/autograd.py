@@ -710,6 +710,9 @@ def inference_methods(file: FileAnalysis, cls: ast.ClassDef, named: "re.Pattern[
     that model (``__call__``, ``predict``...; ``named`` adds the evaluation names) unguarded, with
     a result that leaves autograd anyway (NumPy, lists, numbers), and the forward calls in each."""
     receivers: set[str] = set()
+    spelled = file.lines.rows_text(cls)
+    if "eval" not in spelled and "train" not in spelled:
+        return []  # no `.eval()` / `.train(False)` in the class: no switch to find
     for node in ast.walk(cls):
         if isinstance(node, ast.Call):
             receiver = eval_switch_receiver(node)

@@ -125,6 +125,14 @@ class SourceLines:
         end_column = self.column(end_row, end_col) + 1 if end_col is not None else column
         return row, column, end_row, end_column
 
+    def rows_text(self, node: ast.AST) -> str:
+        """The full rows a node spans (a cheap text gate before walking a big node)."""
+        row = node.lineno  # type: ignore[attr-defined]
+        end_row = getattr(node, "end_lineno", None) or row
+        start = self.starts[row - 1] if row <= len(self.starts) else len(self.text)
+        end = self.starts[end_row] if end_row < len(self.starts) else len(self.text)
+        return self.text[start:end]
+
     def offset(self, row: int, column: int) -> int:
         """Character offset in the text of a 1-based row and 0-based code-point column."""
         return self.starts[row - 1] + column

@@ -1208,11 +1208,16 @@ class TensorKeptAlive(Rule):
         )
 
 
+_CLEANUP_WORDS = frozenset(name.rsplit(".", 1)[-1] for name in facts.EMPTY_CACHE | facts.CLEANUP_HELPERS)
+
+
 def _empties_cache(owner, definition) -> bool:  # type: ignore[no-untyped-def]
     """A project function whose job is to empty the device cache (``free_memory()``): a short body
     that does so. A long function that empties the cache on the way (``prepare_latents``,
     ``log_validation``) is not a cleanup helper."""
-    if not isinstance(definition, FunctionNode) or sum(1 for n in ast.walk(definition) if isinstance(n, ast.stmt)) > _CLEANUP_HELPER_STATEMENTS:
+    if not isinstance(definition, FunctionNode) or not any(word in owner.text for word in _CLEANUP_WORDS):
+        return False  # the file never spells a cleanup call: nothing to walk
+    if sum(1 for n in ast.walk(definition) if isinstance(n, ast.stmt)) > _CLEANUP_HELPER_STATEMENTS:
         return False
     for node in iter_scope(definition):
         if isinstance(node, ast.Call):
