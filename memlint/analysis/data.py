@@ -21,6 +21,7 @@ Spellings MEM003 (``loads.py``) asks about as well: an expression that names a l
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
@@ -203,11 +204,18 @@ class ConfigEntry:
     group: int
 
 
+# facts.LOADER_SETTING_NAME as the source may spell it (`--pin-memory` becomes `pin_memory`).
+_SETTING_SPELLED = re.compile(r"prefetch|worker|pin[_-]memory|batch[_-]size", re.IGNORECASE)
+
+
 def config_entries(file: "FileAnalysis") -> list[ConfigEntry]:
     cached = file.__dict__.get("_config_entries")
     if cached is not None:
         return cached
     found: list[ConfigEntry] = []
+    if not _SETTING_SPELLED.search(file.text):
+        file.__dict__["_config_entries"] = found
+        return found  # no name here can be a loader setting (argparse's dashes included)
     for node in file.nodes:
         if isinstance(node, ast.ClassDef):
             for stmt in node.body:
