@@ -149,32 +149,6 @@ def test_reexported_helper_resolves_through_package_init(tmp_path):
     assert found is not None and found[1].name == "evaluate"
 
 
-def test_other_files_analyses_are_kept_within_a_budget(tmp_path, monkeypatch):
-    """A run keeps the analyses of the files its checked files call into, up to a size budget:
-    the newest always stays, the least recently asked go first, and a forgotten one is parsed
-    again with the same answers."""
-    import memlint.analysis.project as project_module
-
-    paths = []
-    for index in range(4):
-        path = tmp_path / f"helpers{index}.py"
-        path.write_text(HELPER.replace("evaluate", f"evaluate{index}") + "#" * 300 + "\n")
-        paths.append(path)
-    project, _ = build_project(tmp_path, paths)
-    monkeypatch.setattr(project_module, "ANALYSES_KEPT_BYTES", 2 * len(paths[0].read_text()))
-    summaries = [project.summary(str(p)) for p in paths]
-    first = project.analysis(summaries[0])
-    for summary in summaries[1:]:
-        project.analysis(summary)
-    kept = [Path(p).name for p in project._analyses]
-    assert kept == ["helpers2.py", "helpers3.py"]
-    again = project.analysis(summaries[0])
-    assert again is not first and again.module_functions.keys() == {"evaluate0"}
-    assert project.analysis(summaries[0]) is again  # kept now: not parsed a third time
-    monkeypatch.setattr(project_module, "ANALYSES_KEPT_BYTES", 1)
-    assert project.analysis(summaries[1]) is not None and list(project._analyses) == [str(paths[1])]
-
-
 def test_a_fifo_in_the_project_is_never_read(project):
     import os
 

@@ -109,10 +109,6 @@ def project_files(root: Path, limit: int = MAX_PROJECT_FILES) -> list[Path]:
     return found
 
 
-# Other files' analyses kept for a run (the helpers a checked file calls), by the size of their sources.
-ANALYSES_KEPT_BYTES = 1_000_000
-
-
 def digest_bytes(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
@@ -310,9 +306,7 @@ class Project:
     def analysis(self, summary: FileSummary) -> "FileAnalysis | None":
         """The parsed, analysed file of a summary (None when it cannot be read)."""
         if summary.path in self._analyses:
-            found = self._analyses.pop(summary.path)
-            self._analyses[summary.path] = found  # most recently used last
-            return found
+            return self._analyses[summary.path]
         from memlint.analysis.file import FileAnalysis
 
         found: FileAnalysis | None = None
@@ -326,19 +320,7 @@ class Project:
             except (ParseFailure, RecursionError):
                 found = None
         self._analyses[summary.path] = found
-        self._forget_beyond(ANALYSES_KEPT_BYTES)
         return found
-
-    def _forget_beyond(self, budget: int) -> None:
-        """Keep the newest analysis and the most recently asked others whose sources add up to ``budget`` characters; a
-        tree costs about 30 times its source, and one forgotten is parsed again if asked again.
-        Forgotten ones are only dropped from here: a caller still holding one keeps it whole."""
-        total = 0
-        for index, path in enumerate(reversed(list(self._analyses))):
-            found = self._analyses[path]
-            total += len(found.text) if found is not None else 0
-            if total > budget and found is not None and index > 0:  # the newest always stays
-                del self._analyses[path]
 
     def remember_text(self, path: str, text: str) -> None:
         """The text of a file as the caller has it (an unsaved editor buffer, a decoded file)."""
