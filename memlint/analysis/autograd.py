@@ -643,7 +643,7 @@ def called_for_side_effects(file: FileAnalysis, func: ast.AST, skip: "set[int] |
         return False
     return any(
         runs_training(owner, call) and owner.guard_at(call) is None and id(call) not in skip and not result_feeds_training(owner, call)
-        for owner, call in file.callers(func)
+        for owner, call in file.callers(func, in_training_loop=True)
     )
 
 

@@ -917,11 +917,12 @@ def _is_self_attribute(target: ast.AST, attr: str) -> bool:
 _DEFINITION_KINDS = frozenset({"model", "loss_fn", "optimizer", "loader", "dataset", "array", "function", "class", "instance"})
 
 
-def _callers(self: FileAnalysis, func: ast.AST) -> list[tuple[FileAnalysis, ast.Call]]:
-    """Where ``func`` is called: in this file (``f(...)``, ``self.f(...)``), and in the project."""
+def _callers(self: FileAnalysis, func: ast.AST, in_training_loop: bool = False) -> list[tuple[FileAnalysis, ast.Call]]:
+    """Where ``func`` is called: in this file (``f(...)``, ``self.f(...)``), and in the project
+    (``in_training_loop``: there, only calls the summaries place in a loop that trains)."""
     found = [(self, call) for call in self.calls_by_name.get(func.name, ())]  # type: ignore[attr-defined]
     if self.project is not None:
-        found.extend(self.project.callers(self, func))
+        found.extend(self.project.callers(self, func, in_training_loop))
     return found
 
 

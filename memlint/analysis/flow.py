@@ -17,7 +17,7 @@ body returns (computed by that function's own flow, up to ``MAX_DEPTH`` calls de
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from memlint.analysis import facts
 from memlint.analysis.syntax import (
@@ -127,6 +127,34 @@ def is_optimizer_step(call: ast.Call) -> bool:
     return "optim" in receiver or receiver in ("opt", "scaler") or receiver.startswith("opt_")
 
 
+def is_step_call(call: ast.Call, qualname: Callable[[ast.AST], "str | None"]) -> bool:
+    """A backward pass (``loss.backward()``, ``torch.autograd.backward(loss)``) or an optimizer step."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in facts.BACKWARD_METHODS:
+        return True
+    if call.args and last_name(func) in facts.BACKWARD_METHODS and qualname(func) in facts.AUTOGRAD_FUNCTIONS:
+        return True
+    return is_optimizer_step(call)
+
+
+def scope_nodes(scope: ast.AST) -> Iterable[ast.AST]:
+    """The nodes a scope's own code runs: its statements and what they hold, the decorators and
+    defaults of the functions and classes it defines, not their bodies."""
+    if isinstance(scope, (ast.Module, *FunctionNode)):
+        for stmt in scope.body:  # type: ignore[attr-defined]
+            yield stmt
+            yield from iter_scope(stmt) if not isinstance(stmt, ScopeNode) else _outer_parts(stmt)
+    else:
+        yield from iter_scope(scope)
+
+
+def steps_in(file: "FileAnalysis", scope: ast.AST) -> bool:
+    """The scope itself runs a backward pass or an optimizer step (``Flow.step_calls`` is not
+    empty), asked without building its flow."""
+    qualname = file.qualname
+    return any(isinstance(node, ast.Call) and is_step_call(node, qualname) for node in scope_nodes(scope))
+
+
 class Flow:
     """The analysis of one scope; build it through ``FileAnalysis.flow``."""
 
@@ -172,16 +200,7 @@ class Flow:
 
     # ================================================================== flow-insensitive facts
     def _scope_nodes(self) -> Iterable[ast.AST]:
-        if isinstance(self.scope, ast.Module):
-            for stmt in self.scope.body:
-                yield stmt
-                yield from iter_scope(stmt) if not isinstance(stmt, ScopeNode) else _outer_parts(stmt)
-        elif isinstance(self.scope, FunctionNode):
-            for stmt in self.scope.body:
-                yield stmt
-                yield from iter_scope(stmt) if not isinstance(stmt, ScopeNode) else _outer_parts(stmt)
-        else:
-            yield from iter_scope(self.scope)
+        return scope_nodes(self.scope)
 
     def _collect_facts(self) -> None:
         qualname = self.file.qualname
@@ -221,9 +240,7 @@ class Flow:
         if reached is not None:
             self.backward_calls.append((node, loops[-1] if loops else None))
             self._reached(reached)
-            if last_name(func) in facts.BACKWARD_METHODS:
-                self.step_calls.append((node, loops))
-        elif is_optimizer_step(node):
+        if is_step_call(node, qualname):
             self.step_calls.append((node, loops))
         if isinstance(func, ast.Name):
             self.local_calls.append((func.id, loops, node))

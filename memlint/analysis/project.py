@@ -155,6 +155,8 @@ def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]
         head = name.split(".")
         return any(".".join(head[:i]) in project_modules for i in range(len(head), 0, -1))
 
+    from memlint.analysis.flow import steps_in
+
     calls = []
     trains_cache: dict[int, bool] = {}
     for node in file.nodes:
@@ -169,7 +171,7 @@ def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]
         if file.enclosing_loops(node):
             owner = scope or file.tree
             if id(owner) not in trains_cache:
-                trains_cache[id(owner)] = bool(file.flow(owner, 1).step_calls)
+                trains_cache[id(owner)] = steps_in(file, owner)
             training = trains_cache[id(owner)]
         calls.append(CallSite(callee, caller, file.guard_at(node), node.lineno, node.col_offset, training))
     summary.calls = tuple(calls)
@@ -541,9 +543,10 @@ class ProjectView:
     def callers_guard(self, file: "FileAnalysis", func: ast.AST) -> bool | None:
         return self.project.guarded(file.qualified_name(func))
 
-    def callers(self, file: "FileAnalysis", func: ast.AST) -> list[tuple["FileAnalysis", ast.Call]]:
-        """Calls of ``func`` from the project's other files."""
-        return self.calls_of(file.qualified_name(func), exclude=os.path.abspath(file.path))
+    def callers(self, file: "FileAnalysis", func: ast.AST, in_training_loop: bool = False) -> list[tuple["FileAnalysis", ast.Call]]:
+        """Calls of ``func`` from the project's other files (``in_training_loop``: only those the
+        summaries place in a loop of a function that trains)."""
+        return self.calls_of(file.qualified_name(func), exclude=os.path.abspath(file.path), in_training_loop=in_training_loop)
 
     def importers(self, file: "FileAnalysis") -> list["FileAnalysis"]:
         """The project's other files that import from ``file``'s module."""
@@ -559,11 +562,15 @@ class ProjectView:
                     found.append(owner)
         return found
 
-    def calls_of(self, qualified: str, exclude: str | None = None) -> list[tuple["FileAnalysis", ast.Call]]:
-        """The project's calls of a qualified name (``pkg.mod.Class.method``), outside ``exclude``."""
+    def calls_of(
+        self, qualified: str, exclude: str | None = None, in_training_loop: bool = False
+    ) -> list[tuple["FileAnalysis", ast.Call]]:
+        """The project's calls of a qualified name (``pkg.mod.Class.method``), outside ``exclude``.
+        A caller's file is parsed only when its call can matter: asked ``in_training_loop``, the
+        summary's flag filters first (a core helper has hundreds of callers)."""
         found = []
         for summary, site in self.project.sites(qualified):
-            if summary.path == exclude:
+            if summary.path == exclude or (in_training_loop and not site.in_training_loop):
                 continue
             owner = self.project.analysis(summary)
             if owner is None:
