@@ -889,7 +889,7 @@ class FileAnalysis:
             for base in self.class_bases(cls):
                 if base and "." in base:
                     found.extend(self.project.calls_of(f"{base}.{func.name}"))
-            for importer in self.project.importers(self):  # `model = GameModel(); model.load(...)` elsewhere
+            for importer in self.project.importers(self, calling=func.name):  # `model = GameModel(); model.load(...)` elsewhere
                 for node in importer.calls_named(func.name):
                     if importer.flow_of(node).value_of(node.func.value).origin == qualified:  # type: ignore[attr-defined]
                         found.append((importer, node))

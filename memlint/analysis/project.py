@@ -312,9 +312,7 @@ class Project:
         from memlint.analysis.file import FileAnalysis
 
         found: FileAnalysis | None = None
-        text = self._texts.get(summary.path)
-        if text is None:
-            text = _read_text(summary.path)
+        text = self.text(summary)
         if text is not None:
             try:
                 tree = parse_python(text, summary.path)
@@ -323,6 +321,11 @@ class Project:
                 found = None
         self._analyses[summary.path] = found
         return found
+
+    def text(self, summary: FileSummary) -> str | None:
+        """A file's text: the caller's copy (an editor buffer) if it gave one, else the file's."""
+        text = self._texts.get(summary.path)
+        return text if text is not None else _read_text(summary.path)
 
     def remember_text(self, path: str, text: str) -> None:
         """The text of a file as the caller has it (an unsaved editor buffer, a decoded file)."""
@@ -548,15 +551,19 @@ class ProjectView:
         summaries place in a loop of a function that trains)."""
         return self.calls_of(file.qualified_name(func), exclude=os.path.abspath(file.path), in_training_loop=in_training_loop)
 
-    def importers(self, file: "FileAnalysis") -> list["FileAnalysis"]:
-        """The project's other files that import from ``file``'s module."""
+    def importers(self, file: "FileAnalysis", calling: str | None = None) -> list["FileAnalysis"]:
+        """The project's other files that import from ``file``'s module (``calling``: only those
+        whose text spells a call of that method, ``.calling(``; the others are not parsed)."""
         prefix = file.module_name + "."
         found = []
         here = os.path.abspath(file.path)
+        spelled = re.compile(rf"\.\s*{re.escape(calling)}\s*\(") if calling else None
         for summary in self.project.summaries.values():
             if summary.path == here:
                 continue
             if any(q == file.module_name or q.startswith(prefix) for q in summary.imports.values()):
+                if spelled is not None and not spelled.search(self.project.text(summary) or ""):
+                    continue
                 owner = self.project.analysis(summary)
                 if owner is not None:
                     found.append(owner)
