@@ -71,15 +71,24 @@ class FileSummary:
     settings: tuple[tuple[str, object, int, bool], ...] = ()  # ..., whether its group pins memory
 
 
-def find_root(start: Path) -> Path:
+def find_root(start: Path, marked: "dict[Path, bool] | None" = None) -> Path:
     """The project root above ``start``: the nearest directory with a project or VCS marker, else
-    ``start``'s own directory."""
+    ``start``'s own directory. ``marked`` remembers, across calls, which directories have one."""
     start = start.resolve()
     directory = start if start.is_dir() else start.parent
     for candidate in [directory, *directory.parents]:
-        if any((candidate / marker).exists() for marker in ROOT_MARKERS):
+        if has_marker(candidate, marked):
             return candidate
     return directory
+
+
+def has_marker(directory: Path, marked: "dict[Path, bool] | None" = None) -> bool:
+    found = marked.get(directory) if marked is not None else None
+    if found is None:
+        found = any((directory / marker).exists() for marker in ROOT_MARKERS)
+        if marked is not None:
+            marked[directory] = found
+    return found
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -765,13 +774,14 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
     by_root: dict[Path, list[Path]] = {}
     loose: list[Path] = []
     roots: dict[Path, Path] = {}
+    marked: dict[Path, bool] = {}
     for target in targets:
         if target.suffix != ".py":
             continue
         if target.parent not in roots:
-            roots[target.parent] = find_root(target)
+            roots[target.parent] = find_root(target, marked)
         root = roots[target.parent]
-        if any((root / marker).exists() for marker in ROOT_MARKERS):
+        if has_marker(root, marked):
             by_root.setdefault(root, []).append(target)
         else:
             loose.append(target)
@@ -779,8 +789,7 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         by_root.setdefault(_unmarked_root(loose), []).extend(loose)
     prepared: dict[str, tuple[Project, str]] = {}
     for root, members in by_root.items():
-        marked = any((root / marker).exists() for marker in ROOT_MARKERS)
-        if marked or len(members) > 1 or root != members[0].resolve().parent:
+        if has_marker(root, marked) or len(members) > 1 or root != members[0].resolve().parent:
             candidates = project_files(root)
         else:  # a loose script: its own directory, and the packages in it that the script imports
             candidates = sorted(p for p in root.glob("*.py") if p.is_file())
