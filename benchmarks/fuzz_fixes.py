@@ -56,7 +56,8 @@ def samples() -> list[str]:
     for rule in all_rules().values():
         for sample in (*rule.INVALID, *rule.VALID):
             codes = sample.code.values() if isinstance(sample.code, dict) else [sample.code]
-            found.extend(textwrap.dedent(code).lstrip("\n") for code in codes)
+            texts = (textwrap.dedent(code).lstrip("\n") for code in codes)
+            found.extend(t for t in texts if t.strip())  # an empty `__init__.py` of a project sample is no program
     return found
 
 
