@@ -19,7 +19,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from memlint.analysis import facts
-from memlint.analysis.syntax import FunctionNode, LoopNode, ScopeNode, ancestors, dotted, iter_scope, last_name, target_names
+from memlint.analysis.syntax import (
+    FunctionNode,
+    LoopNode,
+    ScopeNode,
+    ancestors,
+    dotted,
+    iter_scope,
+    last_name,
+    self_attribute,
+    target_names,
+)
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -271,7 +281,7 @@ def module_state(file: "FileAnalysis", cls: ast.ClassDef, depth: int = 0) -> tup
         return ()
     found = list(_own_state(file, cls))
     methods = file.methods(cls)
-    called = {n.func.attr for m in methods.values() for n in iter_scope(m) if isinstance(n, ast.Call) and dotted(n.func) == f"self.{last_name(n.func)}"}
+    called = {n.func.attr for m in methods.values() for n in iter_scope(m) if isinstance(n, ast.Call) and self_attribute(n.func)}
     for method in methods.values():
         for node in iter_scope(method):
             held = [_class_named(file, dotted(node.func))] if isinstance(node, ast.Call) else []
@@ -338,8 +348,8 @@ def _own_state(file: "FileAnalysis", cls: ast.ClassDef) -> Iterator[str]:
             continue
         seen.add(id(method))
         for node in iter_scope(method):
-            if isinstance(node, ast.Call) and level < 2 and dotted(node.func) == f"self.{last_name(node.func)}":
-                callee = owner.find_method(cls, last_name(node.func) or "") if owner is file else None
+            if isinstance(node, ast.Call) and level < 2 and self_attribute(node.func):
+                callee = owner.find_method(cls, node.func.attr) if owner is file else None  # type: ignore[attr-defined]
                 if callee is not None:
                     pending.append((*callee, level + 1))
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
@@ -381,7 +391,7 @@ def _stores_state(file: "FileAnalysis", method: ast.AST, stmt: ast.stmt, attr: s
         return False
     inputs = reads - {state, "self"} - set(file.imports)
     driven = any(
-        isinstance(n, ast.Call) and (dotted(n.func) == f"self.{last_name(n.func)}" or (file.qualname(n.func) or "").startswith("torch."))
+        isinstance(n, ast.Call) and (self_attribute(n.func) or (file.qualname(n.func) or "").startswith("torch."))
         for expr in exprs
         for n in ast.walk(expr)
     )
