@@ -14,7 +14,6 @@ same findings on the same tree.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -124,7 +123,7 @@ def _project_view(filename: str) -> Any:
     """The project index for a file flake8 checks (None for stdin or a file outside any folder)."""
     if filename in ("stdin", "-", ""):
         return None
-    from memlint.analysis.project import ProjectView, build_project, file_root, root_files
+    from memlint.analysis.project import ProjectView, build_project, cached_summaries, file_root, root_files
     from memlint.cache import DEFAULT_CACHE_DIR, Cache
 
     path = Path(filename)
@@ -136,15 +135,6 @@ def _project_view(filename: str) -> Any:
         files = root_files(root, path)
         if path not in files and path.resolve() not in [f.resolve() for f in files]:
             files.append(path)
-        cached = {}
         cache = Cache(Path.cwd() / DEFAULT_CACHE_DIR) if (Path.cwd() / DEFAULT_CACHE_DIR).is_dir() else None
-        if cache is not None and cache.enabled:
-            from memlint.analysis.project import FileSummary, digest_bytes, read_regular
-
-            for file in files:
-                raw = read_regular(file)
-                hit = cache.get(cache.key(file, "project-summary", key), digest_bytes(raw)) if raw is not None else None
-                if isinstance(hit, FileSummary):
-                    cached[os.path.abspath(file)] = hit
-        _PROJECTS[key] = build_project(root, files, cached)[0]
+        _PROJECTS[key] = build_project(root, files, cached_summaries(cache, root))[0]
     return ProjectView(_PROJECTS[key])

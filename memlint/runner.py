@@ -170,9 +170,8 @@ def _check_all(
     for index, target in enumerate(targets):
         raw = _read_regular(target.path)
         project, depends = projects.get(str(target.path), (None, ""))
-        if raw is not None and _nothing_to_check(target, raw, project):
-            outcomes[index] = FileOutcome(str(target.path))
-            continue
+        # The cache first: its key and digest cover all the pre-filter reads (the text, the
+        # settings, the libraries the project counts for the file), so a hit skips it.
         if cache is not None and cache.enabled and raw is not None:
             fingerprint = fingerprints.get(id(target.settings))
             if fingerprint is None:
@@ -183,6 +182,9 @@ def _check_all(
             if isinstance(hit, FileOutcome):
                 outcomes[index] = hit
                 continue
+        if raw is not None and _nothing_to_check(target, raw, project):
+            outcomes[index] = FileOutcome(str(target.path))  # no cache entry: the pre-filter is cheap
+            continue
         todo.append(index)
         work += len(raw) if raw is not None else 0
     workers = _worker_count(jobs, len(todo), work)

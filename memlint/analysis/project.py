@@ -71,30 +71,69 @@ class FileSummary:
     settings: tuple[tuple[str, object, int, bool], ...] = ()  # ..., whether its group pins memory
 
 
-def find_root(start: Path, marked: "dict[Path, bool] | None" = None) -> Path:
+def real_path(path: "Path | str", seen: "dict[str, str] | None" = None) -> Path:
+    """``path`` with every symbolic link resolved (``Path.resolve``). ``seen`` remembers, across
+    calls, the resolved directories: a file then costs one ``lstat`` instead of one per folder."""
+    if seen is None:
+        return Path(path).resolve()
+    return Path(_real(os.fspath(path), seen))
+
+
+def _real(path: str, seen: dict[str, str]) -> str:
+    absolute = os.path.abspath(path)
+    if f"{os.sep}..{os.sep}" in f"{path}{os.sep}":  # lexical and real parents differ under a link
+        return os.path.realpath(absolute)
+    directory, name = os.path.split(absolute)
+    if not name:
+        return os.path.realpath(absolute)
+    resolved = seen.get(directory)
+    if resolved is None:
+        resolved = seen[directory] = _real(directory, seen)  # one lstat per new folder
+    full = os.path.join(resolved, name)
+    return os.path.realpath(full) if os.path.islink(full) else full
+
+
+def find_root(
+    start: Path, marked: "dict[Path, bool] | None" = None, seen: "dict[str, str] | None" = None
+) -> Path:
     """The project root above ``start``: the nearest directory with a project or VCS marker, else
-    ``start``'s own directory. ``marked`` remembers, across calls, which directories have one."""
-    start = start.resolve()
+    ``start``'s own directory. ``marked`` remembers, across calls, which directories have one;
+    ``seen``, the resolved directories (see ``real_path``)."""
+    start = real_path(start, seen)
     directory = start if start.is_dir() else start.parent
-    for candidate in [directory, *directory.parents]:
+    candidate = directory
+    while True:
         if has_marker(candidate, marked):
             return candidate
-    return directory
+        if candidate.parent == candidate:
+            return directory
+        candidate = candidate.parent
 
 
 def has_marker(directory: Path, marked: "dict[Path, bool] | None" = None) -> bool:
     found = marked.get(directory) if marked is not None else None
     if found is None:
-        found = any((directory / marker).exists() for marker in ROOT_MARKERS)
+        base = str(directory)
+        found = any(os.path.exists(os.path.join(base, marker)) for marker in ROOT_MARKERS)
         if marked is not None:
             marked[directory] = found
     return found
 
 
-def module_name(root: Path, path: Path) -> str:
-    """Dotted module name of ``path`` under ``root`` (``src/`` layouts: relative to ``src``)."""
+def module_name(root: Path, path: Path, seen: "dict[str, str] | None" = None) -> str:
+    """Dotted module name of ``path`` under ``root`` (``src/`` layouts: relative to ``src``).
+    ``seen``: resolved directories remembered across calls (see ``real_path``)."""
+    if seen is not None and os.fspath(path).endswith(".py"):  # the common case, in strings
+        real, base = _real(os.fspath(path), seen), _real(os.fspath(root), seen)
+        if real.startswith(base.rstrip(os.sep) + os.sep):
+            parts = real[len(base.rstrip(os.sep)) + 1 : -3].split(os.sep)
+            if len(parts) > 1 and parts[0] == "src":
+                parts = parts[1:]
+            if parts and parts[-1] == "__init__":
+                parts = parts[:-1]
+            return ".".join(p.replace("-", "_") for p in parts) or Path(path).stem
     try:
-        relative = path.resolve().relative_to(root.resolve())
+        relative = real_path(path, seen).relative_to(real_path(root, seen))
     except ValueError:
         return path.stem
     parts = list(relative.with_suffix("").parts)
@@ -384,12 +423,8 @@ class Project:
         if summary is None:
             return frozenset()
         callers = {caller.path: caller for _, sites in self._callees_under(summary.module) for caller, _ in sites}
-        for qualified in summary.imports.values():
-            for candidate in _module_prefixes(qualified):
-                target = self.by_module.get(candidate)
-                if target is not None:
-                    callers[target.path] = target
-                    break
+        for target in self._imported_files(summary):
+            callers[target.path] = target
         found: set[str] = set()
         for other in callers.values():
             found |= _top_packages(other)
@@ -436,7 +471,8 @@ class Project:
     # ------------------------------------------------------------------ the cache
     def dependency_digest(self, path: str) -> str:
         """What one file's findings depend on beyond its own text: the files it imports from the
-        project (three levels deep), and the calls other files make of its functions."""
+        project (three levels deep), the calls other files make of its functions, and the
+        libraries the pre-filter counts for it (``caller_libraries``)."""
         summary = self.summary(path)
         if summary is None:
             return ""
@@ -446,23 +482,39 @@ class Project:
         for _ in range(3):
             next_frontier = []
             for current in frontier:
-                for qualified in current.imports.values():
-                    for candidate in _module_prefixes(qualified):
-                        target = self.by_module.get(candidate)
-                        if target is not None and target.path not in seen:
-                            seen.add(target.path)
-                            next_frontier.append(target)
-                            break
+                for target in self._imported_files(current):
+                    if target.path not in seen:
+                        seen.add(target.path)
+                        next_frontier.append(target)
             frontier = next_frontier
         digest = hashlib.sha256()
         for dependency in sorted(seen - {path}):
             digest.update(f"{dependency}\0{self.summaries[dependency].digest}\n".encode("utf-8", "surrogateescape"))
         digest.update(self._loading_digest)  # the loader rules read them project-wide
+        # which rules run on the file at all (the pre-filter reads its callers' imports too)
+        digest.update(",".join(sorted(self.caller_libraries(path))).encode())
         for callee, sites in sorted(self._callees_under(summary.module), key=lambda item: item[0]):
             for caller_summary, site in sites:
                 if caller_summary.path != path:
                     digest.update(repr((callee, caller_summary.path, site)).encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
+
+    def _imported_files(self, summary: FileSummary) -> list[FileSummary]:
+        """The project files ``summary`` imports from (the longest module prefix of each import)."""
+        index = self.__dict__.get("_imported")
+        if index is None or index[0] is not self._callers_key:
+            index = self.__dict__["_imported"] = (self._callers_key, {})
+        found = index[1].get(summary.path)
+        if found is None:
+            found = []
+            for qualified in summary.imports.values():
+                for candidate in _module_prefixes(qualified):
+                    target = self.by_module.get(candidate)
+                    if target is not None:
+                        found.append(target)
+                        break
+            index[1][summary.path] = found
+        return found
 
     @property
     def _loading_digest(self) -> bytes:
@@ -664,19 +716,22 @@ def build_project(
     root: Path,
     paths: Sequence[Path],
     cached: "dict[str, FileSummary] | None" = None,
-    texts: "dict[str, tuple[bytes, str]] | None" = None,
+    texts: "dict[str, tuple[bytes, str | None]] | None" = None,
     limit: int | None = None,
+    seen: "dict[str, str] | None" = None,
 ) -> tuple[Project, dict[str, FileSummary]]:
     """Summarize every file (reusing ``cached`` summaries whose digest still matches) and join them.
 
-    ``texts``: path -> (raw bytes, decoded text) already read by the caller. Returns the project
-    and the summaries that were computed fresh (for the cache).
+    ``texts``: path -> (raw bytes, decoded text or None) already read by the caller. ``seen``:
+    resolved directories (see ``real_path``). Returns the project and the summaries that were
+    computed fresh (for the cache).
     """
     from memlint.analysis.file import FileAnalysis
 
     cached = cached or {}
     texts = texts or {}
-    modules = {os.path.abspath(p): module_name(root, p) for p in paths}
+    seen = {} if seen is None else seen
+    modules = {os.path.abspath(p): module_name(root, p, seen) for p in paths}
     project_modules = frozenset(_all_prefixes(modules.values()))
     summaries: list[FileSummary] = []
     fresh: dict[str, FileSummary] = {}
@@ -775,21 +830,22 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
     loose: list[Path] = []
     roots: dict[Path, Path] = {}
     marked: dict[Path, bool] = {}
+    seen: dict[str, str] = {}  # resolved directories
     for target in targets:
         if target.suffix != ".py":
             continue
         if target.parent not in roots:
-            roots[target.parent] = find_root(target, marked)
+            roots[target.parent] = find_root(target, marked, seen)
         root = roots[target.parent]
         if has_marker(root, marked):
             by_root.setdefault(root, []).append(target)
         else:
             loose.append(target)
     if loose:  # no project marker above: the checked files' common folder (outside any package)
-        by_root.setdefault(_unmarked_root(loose), []).extend(loose)
+        by_root.setdefault(_unmarked_root(loose, seen), []).extend(loose)
     prepared: dict[str, tuple[Project, str]] = {}
     for root, members in by_root.items():
-        if has_marker(root, marked) or len(members) > 1 or root != members[0].resolve().parent:
+        if has_marker(root, marked) or len(members) > 1 or root != real_path(members[0], seen).parent:
             candidates = project_files(root)
         else:  # a loose script: its own directory, and the packages in it that the script imports
             candidates = sorted(p for p in root.glob("*.py") if p.is_file())
@@ -799,26 +855,40 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
                 if name not in SKIP_DIRS and len(candidates) < MAX_PROJECT_FILES and (root / name / "__init__.py").is_file():
                     candidates.extend(project_files(root / name, MAX_PROJECT_FILES - len(candidates)))
         files = relevant_files(root, members, candidates, limit)
-        cached: dict[str, FileSummary] = {}
-        keys: dict[str, str] = {}
-        if cache is not None and getattr(cache, "enabled", False):
-            for path in files:
-                key = cache.key(path, "project-summary", str(root))
-                keys[os.path.abspath(path)] = key
-                raw = read_regular(path, limit)
-                if raw is None:
-                    continue
-                hit = cache.get(key, digest_bytes(raw))
-                if isinstance(hit, FileSummary):
-                    cached[os.path.abspath(path)] = hit
-        project, fresh = build_project(root, files, cached, limit=limit)
-        if cache is not None and getattr(cache, "enabled", False):
-            for path, summary in fresh.items():
-                if path in keys:
-                    cache.put(keys[path], summary.digest, summary)
+        cached = cached_summaries(cache, root)
+        project, fresh = build_project(root, files, cached, limit=limit, seen=seen)
+        if fresh:
+            store_summaries(cache, root, cached, fresh, candidates)
         for member in members:
             prepared[str(member)] = (project, project.dependency_digest(str(member)))
     return prepared
+
+
+_SUMMARIES = "project-summaries"
+
+
+def cached_summaries(cache, root: Path) -> dict[str, FileSummary]:  # type: ignore[no-untyped-def]
+    """The summaries of the project at ``root`` kept in ``cache`` (a ``memlint.cache.Cache``), by
+    absolute path: one entry per project, each summary carrying the digest of its file's bytes
+    (``build_project`` uses only those that still match)."""
+    if cache is None or not getattr(cache, "enabled", False):
+        return {}
+    found = cache.get(cache.key(root, _SUMMARIES, ""), _SUMMARIES)
+    if not isinstance(found, dict):
+        return {}
+    return {path: summary for path, summary in found.items() if isinstance(summary, FileSummary)}
+
+
+def store_summaries(  # type: ignore[no-untyped-def]
+    cache, root: Path, old: dict[str, FileSummary], fresh: dict[str, FileSummary], files: Sequence[Path]
+) -> None:
+    """Keep ``fresh`` summaries beside the ``old`` ones still in the project (``files``)."""
+    if cache is None or not getattr(cache, "enabled", False):
+        return
+    present = {os.path.abspath(p) for p in files} | set(fresh)
+    kept = {path: summary for path, summary in old.items() if path in present}
+    kept.update(fresh)
+    cache.put(cache.key(root, _SUMMARIES, ""), _SUMMARIES, kept)
 
 
 def file_root(path: Path) -> Path:
@@ -836,11 +906,11 @@ def root_files(root: Path, path: Path) -> list[Path]:
     return project_files(root)
 
 
-def _unmarked_root(members: Sequence[Path]) -> Path:
+def _unmarked_root(members: Sequence[Path], seen: "dict[str, str] | None" = None) -> Path:
     """The root of checked files with no project marker above them (a downloaded archive, a
     folder of scripts): their common folder, raised out of any package so that absolute imports
     (``from pkg.utils import f``) resolve."""
-    common = Path(os.path.commonpath([str(m.resolve().parent) for m in members]))
+    common = Path(os.path.commonpath([str(real_path(m, seen).parent) for m in members]))
     while (common / "__init__.py").exists() and common.parent != common:
         common = common.parent
     return common
