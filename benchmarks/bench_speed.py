@@ -92,8 +92,10 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = 
     proc.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - start
     CPU[" ".join(cmd)] = usage.ru_utime + usage.ru_stime
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
+    # 2: some files could not be checked (the installed torch holds a file only Python 3.12 parses);
+    # they are reported in the output and the run finished. Anything else is a failed run.
+    if proc.returncode not in (0, 1, 2) or (proc.returncode == 2 and not out.lstrip().startswith("[")):
+        raise SystemExit(f"{' '.join(cmd[:8])} ... exited {proc.returncode}")
     return elapsed, usage.ru_maxrss / 1024, out
 
 

@@ -98,13 +98,16 @@ class MemlintChecker:
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         text = "".join(self.lines)
+        view = _project_view(self.filename)
         try:
             findings = lint_text(
-                text, self.filename, list(all_rules().values()), self.settings, apply_noqa=False,
-                project=_project_view(self.filename),
+                text, self.filename, list(all_rules().values()), self.settings, apply_noqa=False, project=view
             )
         except (ParseFailure, RecursionError):
             return  # flake8 reports syntax errors itself (E999)
+        finally:
+            if view is not None:
+                view.project.forget_analyses()  # flake8 checks a whole tree in one process
         if not findings:
             return
         suppressions = parse_suppressions(text)

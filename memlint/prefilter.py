@@ -9,10 +9,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Sequence
 
-from memlint.analysis.facts import TRACKED_LIBRARIES
-
 if TYPE_CHECKING:
     from memlint.rule import Rule
+
+# Top-level packages that memlint's rules care about; a file importing none of them is skipped.
+TRACKED_LIBRARIES = frozenset(
+    {"torch", "numpy", "keras", "tensorflow", "lightning", "pytorch_lightning", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"}
+)
 
 _LIBRARY_IMPORT = re.compile(
     r"^[ \t]*(?:import|from)[ \t]+(" + "|".join(sorted(TRACKED_LIBRARIES)) + r")\b", re.MULTILINE

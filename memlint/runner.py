@@ -248,7 +248,10 @@ _PROJECTS: dict = {}
 def _check_one(args: tuple[Target, FixMode, bool]) -> FileOutcome:
     target, mode, with_edits = args
     project = _PROJECTS.get(str(target.path), (None, ""))[0]
-    return check_file(target.path, target.settings, mode, with_edits, project)
+    outcome = check_file(target.path, target.settings, mode, with_edits, project)
+    if project is not None:
+        project.forget_analyses()  # memory stays bounded over a run of thousands of files
+    return outcome
 
 
 def _check_in_pool(targets: list[Target], mode: FixMode, with_edits: bool, workers: int) -> list[FileOutcome]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_memlint
-from memlint.analysis.project import build_project, find_root, module_name, relevant_files
+from memlint.analysis.project import build_project, file_root, find_root, module_name, prepare, relevant_files, root_files
 
 HELPER = textwrap.dedent(
     """\
@@ -121,6 +121,29 @@ def test_root_and_module_names(tmp_path):
     assert find_root(inner) == tmp_path.resolve()
     assert module_name(tmp_path, inner) == "lib.train"
     assert module_name(tmp_path, tmp_path / "src" / "lib" / "__init__.py") == "lib"
+
+
+def test_an_installed_package_is_its_own_project(tmp_path):
+    # pyenv keeps its Python versions in a git checkout: the .git far above site-packages must not
+    # make every file of every version one project, nor pull in the other installed packages.
+    (tmp_path / ".git").mkdir()
+    site = tmp_path / "versions" / "3.11" / "lib" / "python3.11" / "site-packages"
+    (site / "pkg" / "sub").mkdir(parents=True)
+    (site / "pkg" / "__init__.py").write_text("from pkg.sub.helpers import evaluate\n")
+    (site / "pkg" / "sub" / "__init__.py").write_text("")
+    (site / "pkg" / "sub" / "helpers.py").write_text(HELPER)
+    (site / "other").mkdir()
+    (site / "other" / "__init__.py").write_text("import torch\n")
+    (site / "six.py").write_text("x = 1\n")
+    (tmp_path / "versions" / "3.11" / "lib" / "python3.11" / "os.py").write_text("x = 1\n")
+    checked = [site / "pkg" / "__init__.py", site / "pkg" / "sub" / "helpers.py"]
+    project = prepare(checked)[str(checked[0])][0]
+    names = sorted(Path(p).relative_to(site.resolve()).as_posix() for p in project.summaries)
+    assert names == ["pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/helpers.py"]
+    assert project.module_name(str(checked[1])) == "pkg.sub.helpers"
+    assert project.definition("pkg.evaluate") is not None
+    alone = root_files(file_root(checked[1]), checked[1])
+    assert sorted(p.name for p in alone) == ["__init__.py", "__init__.py", "helpers.py"]
 
 
 def test_relevant_files_follow_imports_and_callers(tmp_path):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 
-# Top-level packages that memlint's rules care about; a file importing none of them is skipped.
-TRACKED_LIBRARIES = frozenset(
-    {"torch", "numpy", "keras", "tensorflow", "lightning", "pytorch_lightning", "tf_keras", "keras_hub", "keras_nlp", "keras_cv"}
-)
+# Top-level packages that memlint's rules care about (kept with the pre-filter, which a cached run
+# loads without this module).
+from memlint.prefilter import TRACKED_LIBRARIES  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------------- grad guards
 GUARD_OFF = frozenset(

@@ -42,6 +42,9 @@ SKIP_DIRS = frozenset(
     }
 )
 MAX_RESOLVE_DEPTH = 6
+# Where installed packages live: a package there is its own project, never part of one above it
+# (pyenv's versions sit in a git checkout; all of site-packages is not one project either).
+INSTALL_DIRS = frozenset({"site-packages", "dist-packages"})
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def find_root(
     while True:
         if has_marker(candidate, marked):
             return candidate
-        if candidate.parent == candidate:
+        if candidate.parent == candidate or candidate.name in INSTALL_DIRS:
             return directory
         candidate = candidate.parent
 
@@ -155,6 +158,11 @@ def project_files(root: Path, limit: int = MAX_PROJECT_FILES) -> list[Path]:
                 if len(found) >= limit:
                     return found
     return found
+
+
+# Other files' analyses kept between two checked files (the helpers they call), by the size of
+# their sources; beyond it they are all released at once (a tree costs about 30 times its source).
+ANALYSES_KEPT_CHARS = 3_000_000
 
 
 def digest_bytes(raw: bytes) -> str:
@@ -369,6 +377,17 @@ class Project:
                 found = None
         self._analyses[summary.path] = found
         return found
+
+    def forget_analyses(self, budget: int = ANALYSES_KEPT_CHARS) -> None:
+        """Between two checked files: when the other files' analyses kept for the run hold more than
+        ``budget`` characters of source, release them all (each is parsed again when next asked).
+        All at once, so none can stay referenced from another one's memos and be parsed twice."""
+        if sum(len(found.text) for found in self._analyses.values() if found is not None) <= budget:
+            return
+        released = [found for found in self._analyses.values() if found is not None]
+        self._analyses.clear()
+        for found in released:
+            found.release()
 
     def text(self, summary: FileSummary) -> str | None:
         """A file's text: the caller's copy (an editor buffer) if it gave one, else the file's."""
@@ -726,8 +745,6 @@ def build_project(
     resolved directories (see ``real_path``). Returns the project and the summaries that were
     computed fresh (for the cache).
     """
-    from memlint.analysis.file import FileAnalysis
-
     cached = cached or {}
     texts = texts or {}
     seen = {} if seen is None else seen
@@ -753,6 +770,8 @@ def build_project(
             text = _read_text(key)
         summary = FileSummary(key, modules[key], digest, parsed=False)
         if text is not None:
+            from memlint.analysis.file import FileAnalysis  # only here: a warm run never loads the analysis
+
             with cycle_collection_paused():
                 try:
                     file = FileAnalysis(parse_python(text, key), key, text, modules[key])
@@ -845,7 +864,9 @@ def prepare(targets: Sequence[Path], cache=None, limit: int | None = None) -> di
         by_root.setdefault(_unmarked_root(loose, seen), []).extend(loose)
     prepared: dict[str, tuple[Project, str]] = {}
     for root, members in by_root.items():
-        if has_marker(root, marked) or len(members) > 1 or root != real_path(members[0], seen).parent:
+        if root.name in INSTALL_DIRS:
+            candidates = installed_files(root, members, seen)
+        elif has_marker(root, marked) or len(members) > 1 or root != real_path(members[0], seen).parent:
             candidates = project_files(root)
         else:  # a loose script: its own directory, and the packages in it that the script imports
             candidates = sorted(p for p in root.glob("*.py") if p.is_file())
@@ -898,9 +919,21 @@ def file_root(path: Path) -> Path:
     return root if any((root / marker).exists() for marker in ROOT_MARKERS) else _unmarked_root([path])
 
 
+def installed_files(root: Path, members: Sequence[Path], seen: "dict[str, str] | None" = None) -> list[Path]:
+    """The files of the installed packages (``root`` is a site-packages folder) that hold
+    ``members``: each package is a project of its own, the rest of site-packages is not in it."""
+    found: list[Path] = []
+    real_root = real_path(root, seen)
+    for top in sorted({real_path(m, seen).relative_to(real_root).parts[0] for m in members}):
+        found.extend(project_files(root / top) if (root / top).is_dir() else [root / top])
+    return found
+
+
 def root_files(root: Path, path: Path) -> list[Path]:
     """The files of the project at ``root`` for a file checked alone: the whole tree, or only the
-    script's own folder when it is a loose script."""
+    script's own folder when it is a loose script (or, installed, its own package)."""
+    if root.name in INSTALL_DIRS:
+        return installed_files(root, [path])
     if root == path.resolve().parent and not any((root / marker).exists() for marker in ROOT_MARKERS):
         return sorted(p for p in root.glob("*.py") if p.is_file())
     return project_files(root)

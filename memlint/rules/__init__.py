@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 CATALOG = Path(__file__).with_name("catalog.json")
 _PACKAGE = Path(__file__).resolve().parent.parent
 # Where rule metadata comes from: the rule modules, MEM900 (noqa.py), the defaults of both rule bases and
-# the library sets rules may name (analysis/facts.py).
-_METADATA_SOURCES = ("noqa.py", "rule.py", "rule_meta.py", "analysis/facts.py")
+# the library sets rules may name (analysis/facts.py, prefilter.py).
+_METADATA_SOURCES = ("noqa.py", "rule.py", "rule_meta.py", "analysis/facts.py", "prefilter.py")
 
 
 @lru_cache(maxsize=1)
