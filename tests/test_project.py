@@ -172,6 +172,22 @@ def test_reexported_helper_resolves_through_package_init(tmp_path):
     assert found is not None and found[1].name == "evaluate"
 
 
+def test_analyses_of_other_files_are_released_together_over_the_budget(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "utils.py").write_text(HELPER)
+    (tmp_path / "pkg" / "more.py").write_text(HELPER.replace("def evaluate", "def score"))
+    project, _ = build_project(tmp_path, sorted(tmp_path.rglob("*.py")))
+    first = project.definition("pkg.utils.evaluate")[0]
+    project.definition("pkg.more.score")
+    project.forget_analyses(budget=10 * len(HELPER))  # under the budget: both kept
+    assert project.definition("pkg.utils.evaluate")[0] is first
+    project.forget_analyses(budget=len(HELPER))  # over it: all released, none left half-used
+    assert project._analyses == {} and not hasattr(first, "tree")
+    again = project.definition("pkg.utils.evaluate")
+    assert again is not None and again[0] is not first and again[1].name == "evaluate"
+
+
 def test_a_fifo_in_the_project_is_never_read(project):
     import os
 

@@ -14,7 +14,8 @@ it through ``self.project`` when a question crosses a file (``resolve_call``, ``
 of a helper in another file is computed by that file's own flow, on demand, from its parsed tree.
 
 The project root is the nearest directory above the checked paths holding ``pyproject.toml``,
-``setup.cfg``, ``setup.py`` or a VCS directory.
+``setup.cfg``, ``setup.py`` or a VCS directory, never above a ``site-packages`` folder (an
+installed package is a project of its own).
 """
 
 from __future__ import annotations
@@ -274,7 +275,7 @@ def _top_packages(summary: FileSummary) -> frozenset[str]:
 
 class Project:
     """Summaries of every file of a project, joined. Parsed trees of other files are loaded on
-    demand (a helper's return value) and kept for the run."""
+    demand (a helper's return value) and kept until ``forget_analyses`` releases them."""
 
     def __init__(self, root: Path, summaries: Iterable[FileSummary]) -> None:
         self.root = root
