@@ -208,12 +208,24 @@ class ConfigEntry:
 _SETTING_SPELLED = re.compile(r"prefetch|worker|pin[_-]memory|batch[_-]size", re.IGNORECASE)
 
 
+def _spells_a_setting(text: str) -> bool:
+    """``_SETTING_SPELLED.search(text)``, with plain substring tests for ASCII text (the
+    case-insensitive pattern scans slowly, and it is asked of every file)."""
+    if not text.isascii():
+        return _SETTING_SPELLED.search(text) is not None
+    lowered = text.lower()
+    return any(word in lowered for word in _SETTING_WORDS)
+
+
+_SETTING_WORDS = ("prefetch", "worker", "pin_memory", "pin-memory", "batch_size", "batch-size")
+
+
 def config_entries(file: "FileAnalysis") -> list[ConfigEntry]:
     cached = file.__dict__.get("_config_entries")
     if cached is not None:
         return cached
     found: list[ConfigEntry] = []
-    if not _SETTING_SPELLED.search(file.text):
+    if not _spells_a_setting(file.text):
         file.__dict__["_config_entries"] = found
         return found  # no name here can be a loader setting (argparse's dashes included)
     for node in file.nodes:

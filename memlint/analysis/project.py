@@ -163,7 +163,7 @@ def project_files(root: Path, limit: int = MAX_PROJECT_FILES) -> list[Path]:
 
 # Other files' analyses kept between two checked files (the helpers they call), by the size of
 # their sources; beyond it they are all released at once (a tree costs about 30 times its source).
-ANALYSES_KEPT_CHARS = 3_000_000
+ANALYSES_KEPT_CHARS = 10_000_000
 
 
 def digest_bytes(raw: bytes) -> str:
