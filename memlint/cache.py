@@ -3,7 +3,7 @@
 An entry is keyed on the file's path, the effective settings (``Settings.fingerprint()``),
 the fix mode and ``with_edits``; it stores the digest of the exact bytes its value was computed
 from, so a changed file misses and overwrites its own entry. Values are any picklable object
-(lint outcomes today; per-file project summaries can sit beside them under their own keys).
+(lint outcomes, and one entry per project holding its files' summaries).
 Entries live under a namespace named after memlint's version and a fingerprint of memlint's
 own source files, so editing a rule never serves stale results. Every failure to read or write
 the cache is silent: the cache can only make a run faster, never fail it.
