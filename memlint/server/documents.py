@@ -113,9 +113,13 @@ def lint_document(
         return []
     filename = str(path) if path is not None else "untitled.py"
     project = _project_for(path, text)
-    return lint_text(
-        text, filename, rules, settings.options, with_edits=with_edits, accept_fix=accept_fix, project=project
-    )
+    try:
+        return lint_text(
+            text, filename, rules, settings.options, with_edits=with_edits, accept_fix=accept_fix, project=project
+        )
+    finally:
+        if project is not None:
+            project.project.forget_analyses()  # a worker lives for the whole editing session
 
 
 _WARM = WarmProjects()
