@@ -407,12 +407,24 @@ class FileAnalysis:
                 return kind
         return None
 
+    @cached_property
+    def spells_a_guard(self) -> bool:
+        """Does the text spell any grad guard (``no_grad``, ``inference_mode``, ``set_grad_enabled``,
+        ``enable_grad``, or a name ``GUARD_LIKE_NAME`` matches)? Every guard ``guard_at`` can find in
+        this file alone is spelled in it."""
+        if not self.text.isascii():
+            return True
+        lowered = self.text.lower()
+        return any(word in lowered for word in ("no_grad", "inference_mode", "set_grad_enabled", "enable_grad"))
+
     def guard_at(self, node: ast.AST, stop: ast.AST | None = None) -> str | None:
         """Grad mode at ``node`` from what encloses it in this file: ``with`` statements, decorators
         of enclosing functions, and ``set_grad_enabled(False)`` / ``ExitStack.enter_context(guard)``
         statements earlier in an enclosing block. "off", "phase" or None. ``enable_grad`` inside a
         guard turns it back on. The search stops above ``stop`` when given.
         """
+        if self.project is None and not self.spells_a_guard:
+            return None  # nothing here can turn grad off (guard wrappers of other files need a project)
         found: str | None = None
         child = node
         for outer in ancestors(node):

@@ -154,6 +154,10 @@ def steps_in(file: "FileAnalysis", scope: ast.AST) -> bool:
     # A step call spells `backward` or `step` (its attribute or name): most files spell neither.
     if "backward" not in file.text and "step" not in file.text:
         return False
+    if not isinstance(scope, ast.Module):
+        rows = file.lines.rows_text(scope)
+        if "backward" not in rows and "step" not in rows:
+            return False
     qualname = file.qualname
     return any(isinstance(node, ast.Call) and is_step_call(node, qualname) for node in scope_nodes(scope))
 

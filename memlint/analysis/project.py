@@ -189,11 +189,16 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes | None:
         os.close(fd)
 
 
+_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+
+
 def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]) -> FileSummary:
     """The summary of one analysed file; calls are kept only when they reach project code."""
     module = file.module_name
     summary = FileSummary(file.path, module, digest, imports=dict(file.imports))
     for node in file.nodes:
+        if type(node) not in _DEFINITIONS:
+            continue
         if isinstance(node, FunctionNode):
             summary.functions[file.qualified_name(node)] = node.lineno
         elif isinstance(node, ast.ClassDef):
@@ -217,7 +222,7 @@ def summarize(file: "FileAnalysis", digest: str, project_modules: frozenset[str]
     calls = []
     trains_cache: dict[int, bool] = {}
     for node in file.nodes:
-        if not isinstance(node, ast.Call):
+        if type(node) is not ast.Call:
             continue
         callee = _callee(file, node)
         if callee is None or not (callee.startswith(module + ".") or in_project(callee)):
