@@ -210,38 +210,20 @@ _LEAVES = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast
 
 
 def link_parents(tree: ast.AST) -> list[ast.AST]:
-    """Set parent links on every node once; returns every node in source order (pre-order).
-
-    ``children`` inlined: this runs on every node of every file, in the project pass and the lint.
-    """
+    """Set parent links on every node once; returns every node in source order (pre-order)."""
     nodes = getattr(tree, "_ml_nodes", None)
     if nodes is not None:
         return nodes
     nodes = []
     stack = [tree]
-    pop, add, known, leaves = stack.pop, nodes.append, _FIELDS, _LEAVES
     while stack:
-        node = pop()
-        add(node)
-        node_type = type(node)
-        if node_type in leaves:
+        node = stack.pop()
+        nodes.append(node)
+        if type(node) in _LEAVES:
             continue
-        fields = known.get(node_type)
-        if fields is None:
-            fields = known[node_type] = tuple(f for f in node_type._fields if f not in _SHARED_FIELDS)
-        kids = []
-        for name in fields:
-            value = getattr(node, name, None)
-            if value is None:
-                continue
-            if type(value) is list:
-                for item in value:
-                    if isinstance(item, ast.AST):
-                        item._ml_parent = node  # type: ignore[attr-defined]
-                        kids.append(item)
-            elif isinstance(value, ast.AST):
-                value._ml_parent = node  # type: ignore[attr-defined]
-                kids.append(value)
+        kids = children(node)
+        for child in kids:
+            child._ml_parent = node  # type: ignore[attr-defined]
         kids.reverse()
         stack.extend(kids)
     tree._ml_nodes = nodes  # type: ignore[attr-defined]
