@@ -309,10 +309,15 @@ def coerce_option(option: Any, value: Any, where: str) -> Any:
 def load_config_file(path: Path) -> Settings | None:
     """Settings from one file, or None when a pyproject.toml has no [tool.memlint]."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except tomllib.TOMLDecodeError as exc:
+        if path.name == "pyproject.toml" and "memlint" not in text:
+            # Not memlint's to judge: a project template's pyproject.toml with Jinja tags
+            # (cookiecutter) cannot hold a [tool.memlint] table that never names memlint.
+            return None
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None

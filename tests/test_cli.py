@@ -355,6 +355,25 @@ def test_bad_config_is_a_clear_error(memlint, project, content, expected):
     assert "Traceback" not in result.stderr
 
 
+def test_template_pyproject_that_never_names_memlint_is_not_its_config(memlint, project):
+    # A cookiecutter template inside the repository: its pyproject.toml holds Jinja tags and is
+    # not TOML until rendered. It cannot configure memlint, so it does not stop the check; the
+    # settings above it apply to the template's files.
+    template = project / "template" / "{{cookiecutter.name}}"
+    template.mkdir(parents=True)
+    (template / "pyproject.toml").write_text('[project]\ndependencies = [\n{%- if x %}\n"torch",\n{%- endif %}\n]\n')
+    (template / "loop.py").write_text(EVAL_LOOP)
+    (project / "pyproject.toml").write_text('[tool.memlint]\nignore = ["MEM002"]\n')
+    result = memlint("check", "--output-format", "json", ".", cwd=project)
+    assert result.returncode == 1, result.stderr
+    found = {(Path(f["filename"]).name, f["code"]) for f in json.loads(result.stdout)}
+    assert ("loop.py", "MEM001") in found and ("train.py", "MEM001") in found
+    # One that names memlint is memlint's to judge: a clear error.
+    (template / "pyproject.toml").write_text("[tool.memlint\nselect = []\n")
+    broken = memlint("check", ".", cwd=project)
+    assert broken.returncode == 2 and "invalid TOML" in broken.stderr and "Traceback" not in broken.stderr
+
+
 def test_unknown_code_on_command_line(memlint, project):
     result = memlint("check", "--select", "MEM001,XYZ9", "train.py", cwd=project)
     assert result.returncode == 2
