@@ -662,7 +662,14 @@ class Flow:
                 return GRAD_TENSOR if receiver.grad else UNK
             if method in facts.CONTAINER_METHODS:
                 self._args_state(call, guarded)
-                return GRAD_ANY if receiver.grad else UNK
+                if not receiver.grad:
+                    return UNK
+                # `for name, term in losses.items()`: the values carry the history, the keys do not
+                if method == "values" and not call.args:
+                    return Value(GRAD, elem=GRAD_ANY)
+                if method == "items" and not call.args:
+                    return Value(GRAD, elem=Value(GRAD, items=(UNK, GRAD_ANY)))
+                return GRAD_ANY
             if receiver.kind == MODEL and method == "forward":
                 self._args_state(call, guarded)
                 return self._forward_result(receiver, func, guarded)

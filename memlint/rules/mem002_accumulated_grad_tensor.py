@@ -1832,4 +1832,47 @@ AccumulatedGradTensor.VALID += [
         },
         why="the tracker turns every value into a float before keeping it",
     ),
+    Invalid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            sums = {}
+            for x, y in loader:
+                optimizer.zero_grad()
+                out = model(x)
+                terms = {"fit": criterion(out, y), "size": out.abs().mean()}
+                loss = sum(terms.values())
+                loss.backward()
+                optimizer.step()
+                for name, term in terms.items():
+                    sums[name] = sums.get(name, 0) + term
+            return sums
+        """,
+        line=15,
+        why="the values of a dict of loss terms, walked with .items(), carry their graphs into the sums",
+    ),
+    Valid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            seen = []
+            for x, y in loader:
+                optimizer.zero_grad()
+                out = model(x)
+                terms = {"fit": criterion(out, y), "size": out.abs().mean()}
+                loss = sum(terms.values())
+                loss.backward()
+                optimizer.step()
+                for name in terms:
+                    seen.append(name)
+                for name, term in terms.items():
+                    seen.append(name)
+            return seen
+        """,
+        why="the keys of a dict of loss terms are strings: keeping them keeps no graph",
+    ),
 ]
