@@ -10,6 +10,7 @@ import ast
 from memlint.analysis import facts
 from memlint.analysis.flow import Flow, names_in
 from memlint.analysis.syntax import dotted, last_name, parent, self_attribute, target_elements, target_names, walk_tree
+from memlint.analysis.values import NUMBER
 
 # Calls that take a number to print, log or format it.
 NUMBER_CONSUMERS = frozenset(
@@ -86,14 +87,32 @@ def stored_argument(file, flow: Flow, call: ast.Call) -> ast.AST | None:  # type
     method = file.method_of(flow.value_of(func.value), func.attr)
     if method is None:
         return None
-    _, definition = method
+    owner, definition = method
     params = [a.arg for a in definition.args.args][1:]
     for index, param in enumerate(params):
-        if stores_param(definition, param) and not reduces_param(definition, param):
+        if stores_param(definition, param) and not reduces_param(definition, param) and not _kept_detached(owner, definition, param):
             if index < len(call.args):
                 return call.args[index]
             return next((k.value for k in call.keywords if k.arg == param), None)
     return None
+
+
+def _kept_detached(owner, definition: ast.AST, name: str) -> bool:  # type: ignore[no-untyped-def]
+    """What the method keeps on ``self`` under ``name`` is a number: the parameter was rebound
+    first (``value = value.data.sum()``; ``value = value.detach()``), as the method's flow says."""
+    kept = []
+    for stmt in ast.walk(definition):
+        if isinstance(stmt, (ast.Assign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(_store_root(t).startswith("self.") for t in targets):
+                kept.append(stmt.value)
+        elif isinstance(stmt, ast.Call) and isinstance(stmt.func, ast.Attribute) and _store_root(stmt.func.value).startswith("self."):
+            kept.extend(stmt.args)
+    reads = [n for expr in kept for n in ast.walk(expr) if isinstance(n, ast.Name) and n.id == name]
+    if not reads:
+        return False
+    flow = owner.flow(definition, 1)
+    return all(flow.value_of(n).kind == NUMBER for n in reads)
 
 
 def _stores_name(definition: ast.AST, name: str) -> bool:

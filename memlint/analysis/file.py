@@ -845,19 +845,24 @@ class FileAnalysis:
     def argument_values(self, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> list:  # -> list[Value]
         """The values callers pass for ``param`` of ``func`` (in this file and the project; calls
         through ``self.f``, instances and ``C(...)`` for ``__init__``), one per call where it is given."""
-        params = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
-        bound_self = self.enclosing_class(func) is not None and parent(func) is self.enclosing_class(func)
         found = []
         for owner, call in [*self.callers(func), *self.method_callers(func)]:  # type: ignore[attr-defined]
-            given = next((k.value for k in call.keywords if k.arg == param), None)
-            if given is None and param in params:
-                index = params.index(param) - (1 if bound_self else 0)
-                args = call.args
-                if 0 <= index < len(args) and not any(isinstance(a, ast.Starred) for a in args[: index + 1]):
-                    given = args[index]
+            given = self.argument_given(func, param, call)
             if given is not None:
                 found.append(owner.flow_of(call).value_of(given))
         return found
+
+    def argument_given(self, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str, call: ast.Call) -> ast.expr | None:
+        """The expression a call of ``func`` passes for ``param`` (by keyword or position), if any."""
+        given = next((k.value for k in call.keywords if k.arg == param), None)
+        params = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+        if given is None and param in params:
+            bound_self = self.enclosing_class(func) is not None and parent(func) is self.enclosing_class(func)
+            index = params.index(param) - (1 if bound_self else 0)
+            args = call.args
+            if 0 <= index < len(args) and not any(isinstance(a, ast.Starred) for a in args[: index + 1]):
+                given = args[index]
+        return given
 
     def method_callers(self, func: ast.AST) -> list:  # -> list[tuple[FileAnalysis, ast.Call]]
         """Calls of a method through an object rather than ``self``: ``agent.act(s)`` where ``agent``

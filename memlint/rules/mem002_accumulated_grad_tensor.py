@@ -174,6 +174,8 @@ class AccumulatedGradTensor(Rule):
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
             base = dotted(target)
+            if base is None and isinstance(target, ast.Subscript):
+                base = dotted(target.value)  # `sums[k] = sums.get(k, 0) + loss`
             if base is None:
                 return None
             value = stmt.value
@@ -1703,6 +1705,60 @@ AccumulatedGradTensor.INVALID += [
             """,
         why="`sum(losses)` of a list of loss tensors still carries every graph",
     ),
+    Invalid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            sums = {}
+            for x, y in loader:
+                optimizer.zero_grad()
+                out = model(x)
+                terms = {"fit": criterion(out, y), "size": out.abs().mean()}
+                loss = sum(terms.values())
+                loss.backward()
+                optimizer.step()
+                for name, term in terms.items():
+                    sums[name] = sums.get(name, 0) + term
+            return sums
+        """,
+        line=14,
+        why="the values of a dict of loss terms, walked with .items(), carry their graphs into the sums",
+    ),
+    Invalid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            sums = {}
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                sums["fit"] = sums.get("fit", 0) + loss
+            return sums
+        """,
+        line=11,
+        fixed="""
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            sums = {}
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                sums["fit"] = sums.get("fit", 0) + loss.detach()
+            return sums
+        """,
+        applicability="safe",
+        why="an entry of a dict re-assigned from itself plus the loss (`d[k] = d.get(k, 0) + loss`)",
+    ),
 ]
 AccumulatedGradTensor.VALID += [
     Valid(
@@ -1832,27 +1888,6 @@ AccumulatedGradTensor.VALID += [
         },
         why="the tracker turns every value into a float before keeping it",
     ),
-    Invalid(
-        """
-        import torch
-
-
-        def train(model, loader, optimizer, criterion):
-            sums = {}
-            for x, y in loader:
-                optimizer.zero_grad()
-                out = model(x)
-                terms = {"fit": criterion(out, y), "size": out.abs().mean()}
-                loss = sum(terms.values())
-                loss.backward()
-                optimizer.step()
-                for name, term in terms.items():
-                    sums[name] = sums.get(name, 0) + term
-            return sums
-        """,
-        line=15,
-        why="the values of a dict of loss terms, walked with .items(), carry their graphs into the sums",
-    ),
     Valid(
         """
         import torch
@@ -1874,5 +1909,43 @@ AccumulatedGradTensor.VALID += [
             return seen
         """,
         why="the keys of a dict of loss terms are strings: keeping them keeps no graph",
+    ),
+    Valid(
+        code={
+            "train.py": """
+                import torch
+                from meters import Averager
+
+
+                def train(model, loader, optimizer, criterion):
+                    meter = Averager()
+                    for x, y in loader:
+                        optimizer.zero_grad()
+                        cost = criterion(model(x), y)
+                        cost.backward()
+                        optimizer.step()
+                        meter.add(cost)
+                    return meter.mean()
+                """,
+            "meters.py": """
+                import torch
+
+
+                class Averager:
+                    def __init__(self):
+                        self.count = 0
+                        self.total = torch.tensor(0.0)
+
+                    def add(self, value):
+                        count = value.numel()
+                        value = value.data.sum()
+                        self.count += count
+                        self.total += value
+
+                    def mean(self):
+                        return self.total / max(self.count, 1)
+                """,
+        },
+        why="the meter rebinds its argument to a detached sum before adding it",
     ),
 ]

@@ -136,6 +136,8 @@ class RetainGraphInLoop(Rule):
         for name in names:
             if name in carried and self._carries_graph(flow, carried[name]):
                 return True
+            if isinstance(iteration, FunctionNode) and self._shared_by_callers(iteration, name):
+                return True
             if name in fresh:
                 continue
             if name in targets and flow.value_of(iteration.iter).grad:  # type: ignore[attr-defined]
@@ -144,6 +146,27 @@ class RetainGraphInLoop(Rule):
                 return True
             if name.startswith("self.") and self._rebound_state(scope, name):
                 return True
+        return False
+
+    def _shared_by_callers(self, func: ast.FunctionDef | ast.AsyncFunctionDef, param: str) -> bool:
+        """A helper that backpropagates a parameter: does a looping caller pass a graph that its
+        iterations share (``h = conv(h); show(x, h)``: each pass extends the same graph)?"""
+        if param not in {a.arg for a in (*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs)}:
+            return False
+        for owner, call in self.file.callers(func):
+            loops = owner.enclosing_loops(call)
+            given = self.file.argument_given(func, param, call)
+            if not loops or given is None:
+                continue
+            scope = owner.enclosing_function(call) or owner.tree
+            caller_flow = owner.flow(scope)
+            carried = carried_names(loops[0])
+            before = bindings_before(scope, loops[0])
+            for name in {n.id for n in ast.walk(given) if isinstance(n, ast.Name)}:
+                if name in carried and self._carries_graph(caller_flow, carried[name]):
+                    return True
+                if any(b.value is not None and caller_flow.value_of(b.value).grad for b in before.get(name, ())):
+                    return True
         return False
 
     def _carries_graph(self, flow: Flow, carried: Carried) -> bool:
@@ -428,6 +451,25 @@ RetainGraphInLoop.INVALID = [
         line=7,
         why="torch.autograd.backward is the same call",
     ),
+    _removal(
+        """
+        import torch
+
+
+        def step(model, optimizer, batch):
+            loss = model(batch).mean()
+            optimizer.zero_grad()
+            loss.backward(retain_graph=True)
+            optimizer.step()
+
+
+        def train(model, optimizer, loader):
+            for batch in loader:
+                step(model, optimizer, batch)
+        """,
+        line=7,
+        why="the step helper gets a fresh batch every iteration: its graph is never backpropagated again",
+    ),
 ]
 
 RetainGraphInLoop.VALID = [
@@ -639,5 +681,28 @@ RetainGraphInLoop.VALID = [
                     optimizer.step()
         """,
         why="the loss goes through `self.state_features`, computed once by another method",
+    ),
+    Valid(
+        """
+        import torch
+        from torch import nn
+
+
+        def input_gradient(image, features):
+            features[0, :, 4, 4].sum().backward(retain_graph=True)
+            found = image.grad.abs().clone()
+            image.grad.zero_()
+            return found
+
+
+        image = torch.zeros(1, 1, 9, 9, requires_grad=True)
+        layer = nn.Conv2d(1, 1, 3, padding=1)
+        features = layer(image)
+        maps = [input_gradient(image, features)]
+        for _ in range(3):
+            features = layer(features)
+            maps.append(input_gradient(image, features))
+        """,
+        why="each call backpropagates a graph that the caller's loop keeps extending: the earlier layers are reused",
     ),
 ]
