@@ -194,6 +194,8 @@ def source_line(repo_dir: Path, path: str, line: str) -> str:
 def findings_from_json(repo: Repo, repo_dir: Path, report: list[dict]) -> list[Finding]:
     found = []
     for item in report:
+        if item.get("code") is None:
+            continue  # a file memlint could not check (also on stderr, counted apart)
         path = Path(item["filename"]).resolve().relative_to(repo_dir.resolve()).as_posix()
         row = item["location"]["row"]
         line = f"{item['cell']}:{row}" if item.get("cell") else str(row)

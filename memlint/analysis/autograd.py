@@ -25,7 +25,7 @@ from typing import Iterator, Sequence
 
 from memlint.analysis import facts
 from memlint.analysis.file import FileAnalysis
-from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, last_name, parent
+from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, last_name, parent, target_names
 from memlint.analysis.values import NUMBER, SEQ
 
 
@@ -442,12 +442,14 @@ def trained_receivers(file: FileAnalysis) -> frozenset[str]:
 
 
 def _callees_reaching_backward(file: FileAnalysis, scope: ast.AST) -> set[str]:
-    """Parameters called like a model whose output is assigned to a name that reaches backward
-    (``fake = gen(noise)`` before ``loss.backward()``): a network under any name, such as ``gen``."""
+    """Parameters (and, in a method, ``self`` attributes that are not methods) called like a model
+    whose output is assigned to a name that reaches backward (``fake = gen(noise)`` before
+    ``loss.backward()``): a network under any name, such as ``gen`` or ``self.G``."""
     if not isinstance(scope, FunctionNode):
         return set()
     params = set(param_names(scope))
     reach = file.flow(scope).reach
+    cls = file.enclosing_class(scope)
     found: set[str] = set()
     for node in iter_scope(scope):
         if not isinstance(node, ast.Assign):
@@ -463,7 +465,28 @@ def _callees_reaching_backward(file: FileAnalysis, scope: ast.AST) -> set[str]:
                 and not facts.NOT_MODEL_CALLEE.search(call.func.id)
             ):
                 found.add(call.func.id)
+            elif (  # `self.G(z)` in a trainer's method: a network the class holds, not one of its methods
+                isinstance(call, ast.Call)
+                and cls is not None
+                and isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id == "self"
+                and call.args
+                and not facts.NOT_MODEL_CALLEE.search(call.func.attr)
+                and file.find_method(cls, call.func.attr) is None
+                and f"self.{call.func.attr}" in _bound_attributes(cls)
+            ):
+                found.add(f"self.{call.func.attr}")
     return found
+
+
+def _bound_attributes(cls: ast.ClassDef) -> frozenset[str]:
+    """The ``self.x`` names the class's own methods assign (``self.G = G``, ``self.G, self.D = ...``)."""
+    found: set[str] = set()
+    for node in ast.walk(cls):
+        if isinstance(node, ast.Assign):
+            found.update(n for t in node.targets for n in target_names(t) if n.startswith("self."))
+    return frozenset(found)
 
 
 def attributes_reaching_backward(file: FileAnalysis) -> frozenset[str]:

@@ -137,7 +137,7 @@ LOSS_NAME = re.compile(
 LOSS_PART_NAME = re.compile(r"^(loss|mse|ce|bce|nll|kl|kld|l1|l2|cross_entropy|crossentropy)$|.+_loss$")
 # Callees of a model in evaluation code (MEM001's "evaluation by name").
 MODEL_LIKE_CALLEE = re.compile(r"model|net|encoder|decoder|generator|backbone|classifier", re.IGNORECASE)
-NOT_MODEL_CALLEE = re.compile(r"loss|crit|metric|optim|sched|writer|logger|scaler", re.IGNORECASE)
+NOT_MODEL_CALLEE = re.compile(r"loss|crit|metric|optim|sched|writer|logger|scaler|augment|transform(?!er)", re.IGNORECASE)
 # A function named for what it does to a model (``accelerator.unwrap_model(unet)``,
 # ``pipe.enable_model_cpu_offload()``, ``get_peft_model_state_dict(m)``) is no forward pass of it.
 MODEL_VERB_CALLEE = re.compile(

@@ -2074,6 +2074,66 @@ EvalWithoutNoGrad.INVALID += [
             """,
         why="eval() on one branch of a phase flag, backward only `if learn:`, a caller passes False",
     ),
+    Invalid(
+        """
+        import torch
+        from torchvision.utils import save_image
+
+
+        class GanTrainer:
+            def __init__(self, G, D, g_opt, d_opt):
+                self.G, self.D = G, D
+                self.g_opt, self.d_opt = g_opt, d_opt
+
+            def train(self, loader):
+                step = 0
+                for real in loader:
+                    z = torch.randn(real.size(0), 64)
+                    self.d_opt.zero_grad()
+                    d_loss = self.D(self.G(z).detach()).mean() - self.D(real).mean()
+                    d_loss.backward()
+                    self.d_opt.step()
+                    self.g_opt.zero_grad()
+                    g_loss = -self.D(self.G(z)).mean()
+                    g_loss.backward()
+                    self.g_opt.step()
+                    step += 1
+                    if step % 1000 == 0:
+                        grid = self.G(torch.randn(800, 64))
+                        save_image(grid.cpu()[:64], f"samples_{step}.png")
+        """,
+        line=24,
+        fixed="""
+        import torch
+        from torchvision.utils import save_image
+
+
+        class GanTrainer:
+            def __init__(self, G, D, g_opt, d_opt):
+                self.G, self.D = G, D
+                self.g_opt, self.d_opt = g_opt, d_opt
+
+            def train(self, loader):
+                step = 0
+                for real in loader:
+                    z = torch.randn(real.size(0), 64)
+                    self.d_opt.zero_grad()
+                    d_loss = self.D(self.G(z).detach()).mean() - self.D(real).mean()
+                    d_loss.backward()
+                    self.d_opt.step()
+                    self.g_opt.zero_grad()
+                    g_loss = -self.D(self.G(z)).mean()
+                    g_loss.backward()
+                    self.g_opt.step()
+                    step += 1
+                    if step % 1000 == 0:
+                        with torch.no_grad():
+                            grid = self.G(torch.randn(800, 64))
+                        save_image(grid.cpu()[:64], f"samples_{step}.png")
+        """,
+        applicability="safe",
+        why="a trainer class holds its networks as self attributes; every N steps it runs the generator on 800 samples for a grid",
+    ),
 ]
 EvalWithoutNoGrad.VALID += [
     Valid(
@@ -2321,5 +2381,27 @@ EvalWithoutNoGrad.VALID += [
             torch_model = torch.nn.Linear(4, 1)
             """,
         why="TensorFlow's own training step in a file that also imports torch (a notebook comparing frameworks)",
+    ),
+    Valid(
+        """
+        import torch
+        from torchvision.utils import save_image
+
+
+        class Trainer:
+            def __init__(self, net, augment, optimizer):
+                self.net, self.augment, self.optimizer = net, augment, optimizer
+
+            def train(self, loader):
+                for step, (images, labels) in enumerate(loader):
+                    inputs = self.augment(images)
+                    self.optimizer.zero_grad()
+                    loss = torch.nn.functional.cross_entropy(self.net(inputs), labels)
+                    loss.backward()
+                    self.optimizer.step()
+                    if step % 500 == 0:
+                        save_image(self.augment(images[:16]), f"augmented_{step}.png")
+        """,
+        why="the periodic call runs the data augmentation, not a network: no parameter records a graph",
     ),
 ]
