@@ -395,6 +395,10 @@ TFDS_SMALL_DATASETS = frozenset(
         "penguins",
     }
 )
+# Dataset classes named for a small benchmark (torchvision's own copies load their processed
+# tensors whole): MNIST's training set is 60,000 x 28 x 28 uint8 (47 MB), CIFAR-10's 50,000 x
+# 32 x 32 x 3 (153 MB); loading them whole is the reference implementation.
+SMALL_BENCHMARK_CLASSES = frozenset({"mnist", "fashionmnist", "kmnist", "qmnist", "emnist", "cifar10", "cifar100", "svhn"})
 # tensorflow_datasets.load(..., split=...) slices such as "train[:10%]" keep the split small
 # only when the data set itself is; the rule does not guess from them.
 

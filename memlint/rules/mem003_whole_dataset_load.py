@@ -409,6 +409,27 @@ class WholeDatasetLoad(Rule):
             """,
             why="the array the helper fills is spelled small (4 x 2)",
         ),
+        Valid(
+            """
+            import os
+
+            import torch
+            from torch.utils.data import Dataset
+
+
+            class FashionMNIST(Dataset):
+                def __init__(self, root, train=True):
+                    name = "training.pt" if train else "test.pt"
+                    self.images, self.labels = torch.load(os.path.join(root, "processed", name))
+
+                def __len__(self):
+                    return len(self.labels)
+
+                def __getitem__(self, i):
+                    return self.images[i], self.labels[i]
+            """,
+            why="a copy of torchvision's MNIST-family class: its processed tensors are tens of MB, loaded whole by design",
+        ),
     ]
 
     INVALID = [
