@@ -203,11 +203,33 @@ def is_backward(node: ast.AST) -> bool:
 
 
 def runs_training(owner: FileAnalysis, call: ast.Call) -> bool:
-    """The call sits in a loop of a function (or script) that runs backward or an optimizer step."""
-    if not owner.enclosing_loops(call):
+    """The call sits in a loop of a function (or script) that runs backward or an optimizer step,
+    itself or through a helper it calls in that loop."""
+    loops = owner.enclosing_loops(call)
+    if not loops:
         return False
     scope = owner.enclosing_function(call) or owner.tree
-    return bool(owner.flow(scope).step_calls)
+    return bool(owner.flow(scope).step_calls) or steps_through_helper(owner, scope, loops)
+
+
+def steps_through_helper(file: FileAnalysis, scope: ast.AST, loops: "list[ast.AST] | None" = None) -> bool:
+    """A call of ``scope`` (inside one of ``loops`` when given) runs a helper of this file or the
+    project that itself steps: ``self.optimize_generator(...)`` in the batch loop of ``train()``."""
+    wanted = None if loops is None else {id(loop) for loop in loops}
+    for _, stack, call in file.flow(scope).local_calls:
+        if wanted is not None and not wanted & {id(loop) for loop in stack}:
+            continue
+        if any(owner.flow(definition, 1).step_calls for owner, definition in file.resolve_call(call)):
+            return True
+    return False
+
+
+def _calls_stepping_helper(file: FileAnalysis, node: ast.AST) -> bool:
+    """``node`` holds a call of a helper (this file or the project) that itself steps."""
+    return any(
+        isinstance(call, ast.Call) and any(o.flow(d, 1).step_calls for o, d in file.resolve_call(call))
+        for call in ast.walk(node)
+    )
 
 
 def top_statement(node: ast.AST, scope: ast.AST) -> ast.stmt | None:
@@ -700,7 +722,7 @@ def phase_flag(file: FileAnalysis, func: ast.FunctionDef | ast.AsyncFunctionDef)
 def periodic_forwards(file: FileAnalysis, scope: ast.AST) -> Iterator[list[tuple[ast.Call, bool]]]:
     """In a training loop, each grad-free ``if`` block (every N steps) that runs a trained model
     only to look at the output: its unguarded forward passes (none through a helper)."""
-    if not file.flow(scope).step_calls:
+    if not file.flow(scope).step_calls and not steps_through_helper(file, scope):
         return
     trained = trained_receivers(file)
     seen: set[int] = set()
@@ -709,6 +731,8 @@ def periodic_forwards(file: FileAnalysis, scope: ast.AST) -> Iterator[list[tuple
             continue
         if any(statement_needs_grad(file, stmt) for stmt in node.body) or not runs_training(file, node):
             continue
+        if _calls_stepping_helper(file, node):
+            continue  # the block trains through a helper (its forward may feed that step)
         found = [
             (call, False)
             for stmt in node.body

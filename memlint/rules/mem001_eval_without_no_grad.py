@@ -42,6 +42,7 @@ from memlint.analysis.autograd import (
     periodic_forwards,
     phase_flag,
     returns_numbers,
+    steps_through_helper,
     runs_training,
     scope_events,
     top_statement,
@@ -179,8 +180,8 @@ class EvalWithoutNoGrad(Rule):
             name = model_callee(file, node, trained_receivers(file))  # type: ignore[arg-type]
             if name is not None:
                 candidates.append((name, node))
-        if not candidates:
-            return
+        if not candidates or steps_through_helper(file, func):
+            return  # it trains through a helper (`self._apply(loss)` steps): not evaluation
         callers = file.callers(func)
         if not callers:
             return  # not called from this project (a pytest test, an API entry point)
@@ -2134,6 +2135,56 @@ EvalWithoutNoGrad.INVALID += [
         applicability="safe",
         why="a trainer class holds its networks as self attributes; every N steps it runs the generator on 800 samples for a grid",
     ),
+    Invalid(
+        """
+        import torch
+
+
+        class Teacher:
+            def __init__(self, gen, opt):
+                self.gen, self.opt = gen, opt
+
+            def generator_step(self, noise):
+                self.opt.zero_grad()
+                fake = self.gen(noise)
+                loss = -fake.mean()
+                loss.backward()
+                self.opt.step()
+
+            def train(self, loader, fixed_noise):
+                for step, batch in enumerate(loader):
+                    self.generator_step(torch.randn(len(batch), 32))
+                    if step % 200 == 0:
+                        grid = self.gen(fixed_noise)
+                        torch.save(grid.cpu(), f"grid_{step}.pt")
+        """,
+        line=19,
+        fixed="""
+        import torch
+
+
+        class Teacher:
+            def __init__(self, gen, opt):
+                self.gen, self.opt = gen, opt
+
+            def generator_step(self, noise):
+                self.opt.zero_grad()
+                fake = self.gen(noise)
+                loss = -fake.mean()
+                loss.backward()
+                self.opt.step()
+
+            def train(self, loader, fixed_noise):
+                for step, batch in enumerate(loader):
+                    self.generator_step(torch.randn(len(batch), 32))
+                    if step % 200 == 0:
+                        with torch.no_grad():
+                            grid = self.gen(fixed_noise)
+                        torch.save(grid.cpu(), f"grid_{step}.pt")
+        """,
+        applicability="safe",
+        why="the training loop steps through a helper method; every N steps it runs the generator on fixed noise for a grid",
+    ),
 ]
 EvalWithoutNoGrad.VALID += [
     Valid(
@@ -2403,5 +2454,55 @@ EvalWithoutNoGrad.VALID += [
                         save_image(self.augment(images[:16]), f"augmented_{step}.png")
         """,
         why="the periodic call runs the data augmentation, not a network: no parameter records a graph",
+    ),
+    Valid(
+        """
+        import torch
+
+
+        class Runner:
+            def __init__(self, model, loader, opt):
+                self.model, self.loader, self.opt = model, loader, opt
+
+            def _apply(self, loss):
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+
+            def test(self):
+                for x, y in self.loader:
+                    loss = torch.nn.functional.mse_loss(self.model(x), y)
+                    self._apply(loss)
+
+            def epochs(self, n):
+                for _ in range(n):
+                    self.test()
+        """,
+        why="named test, but it trains: its loss goes to a helper that steps (no_grad would break it)",
+    ),
+    Valid(
+        """
+        import torch
+
+
+        class Teacher:
+            def __init__(self, gen, opt):
+                self.gen, self.opt = gen, opt
+
+            def generator_step(self, noise, anchor=None):
+                self.opt.zero_grad()
+                fake = self.gen(noise)
+                loss = -fake.mean() if anchor is None else (fake - anchor).pow(2).mean()
+                loss.backward()
+                self.opt.step()
+
+            def train(self, loader, fixed_noise):
+                for step, batch in enumerate(loader):
+                    self.generator_step(torch.randn(len(batch), 32))
+                    if step % 200 == 0:
+                        anchor = self.gen(fixed_noise)
+                        self.generator_step(torch.randn(len(batch), 32), anchor)
+        """,
+        why="the periodic block feeds its forward to a helper that steps: it trains",
     ),
 ]
