@@ -61,12 +61,32 @@ _WALK_FACTS = frozenset(
 )
 
 
-def names_in(expr: ast.AST) -> set[str]:
-    """Names and ``self.x`` chains an expression reads as values (not the functions it calls)."""
+def names_in(expr: ast.AST, graph_only: bool = False) -> set[str]:
+    """Names and ``self.x`` chains an expression reads as values (not the functions it calls).
+
+    ``graph_only``: only the reads that can hand on autograd history: not those through
+    ``t.item()``, ``float(t)``, ``t.detach()`` or ``t.data``, and a comprehension's iterable only
+    when its element still reads the loop variable (``[t.item() for t in losses]`` hands none on)."""
     found: set[str] = set()
     stack = [expr]
     while stack:
         node = stack.pop()
+        if graph_only:
+            if isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Attribute) and node.func.attr in facts.DETACHING_METHODS)
+                or (isinstance(node.func, ast.Name) and node.func.id in facts.NUMBER_BUILTINS)
+            ):
+                continue
+            if isinstance(node, ast.Attribute) and node.attr in facts.NO_GRAD_ATTRIBUTES:
+                continue
+            if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+                parts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+                element = set().union(*(names_in(part, True) for part in parts))
+                bound = {n for gen in node.generators for n in target_names(gen.target)}
+                found |= element - bound
+                if element & bound:
+                    stack.extend(gen.iter for gen in node.generators)
+                continue
         if isinstance(node, ast.Name):
             found.add(node.id)
             continue
@@ -274,7 +294,7 @@ class Flow:
             changed = False
             for names, value in self.assignments:
                 if any(n in reach for n in names):
-                    new = names_in(value) - reach
+                    new = names_in(value, graph_only=True) - reach
                     if new:
                         reach |= new
                         changed = True

@@ -1759,6 +1759,55 @@ AccumulatedGradTensor.INVALID += [
         applicability="safe",
         why="an entry of a dict re-assigned from itself plus the loss (`d[k] = d.get(k, 0) + loss`)",
     ),
+    Invalid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion, stages, log_every):
+            pending = []
+            for step, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                if stages:
+                    losses = []
+                    model.run_stages(x, y, losses=losses)
+                    loss = torch.stack(losses).mean()
+                else:
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                optimizer.step()
+                pending.append(loss)
+                if step % log_every == 0:
+                    losses = [t.item() for t in pending]
+                    print(step, sum(losses) / len(losses))
+                    pending.clear()
+        """,
+        line=16,
+        fixed="""
+        import torch
+
+
+        def train(model, loader, optimizer, criterion, stages, log_every):
+            pending = []
+            for step, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                if stages:
+                    losses = []
+                    model.run_stages(x, y, losses=losses)
+                    loss = torch.stack(losses).mean()
+                else:
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                optimizer.step()
+                pending.append(loss.detach())
+                if step % log_every == 0:
+                    losses = [t.item() for t in pending]
+                    print(step, sum(losses) / len(losses))
+                    pending.clear()
+        """,
+        applicability="safe",
+        why="the name `losses` is reused for floats at log time: `[t.item() for t in pending]` hands no graph to a backward pass",
+    ),
 ]
 AccumulatedGradTensor.VALID += [
     Valid(
