@@ -28,7 +28,7 @@ import ast
 
 from memlint.analysis import facts
 from memlint.analysis.carry import Carried, bindings_before, carried_names, depends_on, detaching_read, events
-from memlint.analysis.flow import Flow, is_backend
+from memlint.analysis.flow import Flow, is_backend, names_in
 from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, keyword, target_names
 from memlint.fixes import remove_keyword
 from memlint.rule import Fix, Invalid, Rule, Valid
@@ -163,7 +163,7 @@ class RetainGraphInLoop(Rule):
             carried = carried_names(loops[0])
             before = bindings_before(scope, loops[0])
             for name in {n.id for n in ast.walk(given) if isinstance(n, ast.Name)}:
-                if name in carried and self._carries_graph(caller_flow, carried[name]):
+                if name in carried and (self._carries_graph(caller_flow, carried[name]) or _recurrence(carried[name])):
                     return True
                 if any(b.value is not None and caller_flow.value_of(b.value).grad for b in before.get(name, ())):
                     return True
@@ -203,6 +203,14 @@ class RetainGraphInLoop(Rule):
                 if callee is not None and callee.startswith("self.") and callee.count(".") == 1 and callee[5:] not in methods:
                     return True
         return False
+
+
+def _recurrence(carried: Carried) -> bool:
+    """``h = layer(h) + skip``: each iteration builds on the value the last one left (no detach)."""
+    read = carried.first_read
+    if detaching_read(read.node, read.stmt):
+        return False
+    return any(b.value is not None and carried.name in names_in(b.value, graph_only=True) for b in carried.bindings)
 
 
 def _within(node: ast.AST, region: ast.AST) -> bool:
@@ -700,7 +708,7 @@ RetainGraphInLoop.VALID = [
         features = layer(image)
         maps = [input_gradient(image, features)]
         for _ in range(3):
-            features = layer(features)
+            features = layer(features) + image
             maps.append(input_gradient(image, features))
         """,
         why="each call backpropagates a graph that the caller's loop keeps extending: the earlier layers are reused",
