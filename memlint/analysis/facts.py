@@ -61,7 +61,7 @@ TENSOR_METHODS = frozenset(
         "flatten", "permute", "transpose", "t", "softmax", "log_softmax", "sigmoid", "tanh", "relu",
         "norm", "prod", "std", "var", "expand", "expand_as", "repeat", "mul", "add", "sub", "div",
         "type_as", "view_as", "reshape_as", "masked_fill", "neg", "square", "clamp", "clip",
-        "logsumexp", "cumsum", "type",
+        "logsumexp", "cumsum", "type", "masked_fill_",
     }
 )
 NO_GRAD_ATTRIBUTES = frozenset(
@@ -194,6 +194,7 @@ KERAS_MODEL_FACTORIES = frozenset(
         "keras.models.model_from_yaml",
         "keras.models.model_from_config",
         "keras.saving.load_model",
+        "mlflow.keras.load_model",
         "keras.engine.training.Model",
         "keras.engine.sequential.Sequential",
         "keras.engine.functional.Functional",
@@ -331,7 +332,7 @@ FOREIGN_PREDICTOR_CALLS = re.compile(
     r"^(sklearn\.(?!model_selection|metrics|preprocessing|pipeline|utils|datasets|feature_extraction|"
     r"decomposition|compose|impute)|xgboost\.|lightgbm\.|catboost\.|statsmodels\.|joblib\.load$|"
     r"pickle\.loads?$|dill\.loads?$|cloudpickle\.loads?$|prophet\.|fbprophet\.|pmdarima\.|"
-    r"ultralytics\.|transformers\.|onnxruntime\.|mlflow\..*load_model$|darts\.|pytorch_tabnet\.)"
+    r"ultralytics\.|transformers\.|onnxruntime\.|mlflow\.(?!keras\.).*load_model$|darts\.|pytorch_tabnet\.)"
 )
 
 # ---------------------------------------------------------------------------------- tensorflow

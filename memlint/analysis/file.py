@@ -892,6 +892,10 @@ class FileAnalysis:
                     wanted = "class" if func.name == "__init__" else None
                     if value.origin == qualified and (value.kind == wanted or (wanted is None and value.kind != "class")):
                         found.append((self, node))
+                    elif wanted is None and value.kind in ("instance", "model") and value.origin != qualified:
+                        inherited = self.method_of(value, func.name)  # `self.gender(x)`, Gender(DnnSegmenter) inherits __call__
+                        if inherited is not None and inherited[1] is func:
+                            found.append((self, node))
                 continue
             if not isinstance(callee, ast.Attribute) or callee.attr != func.name:
                 continue

@@ -104,6 +104,8 @@ def _name_evidence(file: "FileAnalysis") -> dict:
                 evidence[_key(file, node, receiver)] = True
         elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             qualified = file.qualname(node.value.func)
+            if qualified is not None and facts.library_model(qualified) == "keras":
+                continue  # mlflow.keras.load_model: a foreign library handing back a Keras model
             if qualified is None or not (
                 qualified.split(".")[0] in facts.FOREIGN_PREDICTORS or facts.FOREIGN_PREDICTOR_CALLS.match(qualified)
             ):

@@ -177,8 +177,11 @@ class RetainGraphInLoop(Rule):
             value = binding.value
             if value is None:
                 continue
-            if flow.value_of(value).grad:
+            known = flow.value_of(value)
+            if known.grad:
                 return True
+            if known.kind in ("number", "array"):
+                continue  # the flow knows it carries no graph (`_mask(seq)` returning `seq.data...`)
             if isinstance(value, ast.Call) and any(isinstance(n, ast.Name) and n.id == carried.name for n in ast.walk(value)):
                 return True  # a recurrence, `out, hidden = lstm(x, hidden)`: the flow may not know `lstm` trains
         return False
@@ -477,6 +480,33 @@ RetainGraphInLoop.INVALID = [
         """,
         line=7,
         why="the step helper gets a fresh batch every iteration: its graph is never backpropagated again",
+    ),
+    _removal(
+        """
+        import torch
+
+
+        def clean(ids):
+            pad = torch.eq(ids, 1)
+            return ids.data.masked_fill_(pad, 0)
+
+
+        def refine(model, criterion, opt, src, tgt, rounds):
+            draft = None
+            losses = []
+            for _ in range(rounds):
+                logits = model(src, draft)
+                loss = criterion(logits.flatten(0, 1), tgt.flatten())
+                losses.append(loss.item())
+                opt.zero_grad()
+                loss.backward(retain_graph=True)
+                opt.step()
+                draft = torch.topk(logits, 1, dim=2)[1].squeeze(-1)
+                draft = clean(draft)
+            return losses
+        """,
+        line=17,
+        why="the draft fed back each round goes through .data.masked_fill_: it carries no graph, so nothing backpropagates through the old one",
     ),
 ]
 

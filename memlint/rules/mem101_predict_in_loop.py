@@ -352,6 +352,48 @@ class PredictInLoop(Rule):
             """,
             why="the parameter gets an sklearn forest from every caller",
         ),
+        Valid(
+            """
+            import mlflow
+            import tensorflow as tf
+
+
+            def score(uri, frames):
+                model = mlflow.pyfunc.load_model(uri)
+                out = []
+                for frame in frames:
+                    out.append(model.predict(frame))
+                return out
+            """,
+            why="mlflow.pyfunc models are not Keras models: their predict has no per-call pipeline",
+        ),
+        Valid(
+            """
+            from tensorflow import keras
+
+
+            class Tagger:
+                def __init__(self, path):
+                    self.nn = keras.models.load_model(path)
+
+                def __call__(self, feats):
+                    return self.nn.predict(feats, batch_size=256)
+
+
+            class CachedTagger(Tagger):
+                def __call__(self, feats):
+                    return self.cache[feats.tobytes()]
+
+
+            class Pipeline:
+                def __init__(self):
+                    self.tagger = CachedTagger("t.h5")
+
+                def tag_all(self, items):
+                    return [self.tagger(f) for f in items]
+            """,
+            why="the subclass overrides __call__ with a cache lookup: the loop never reaches predict",
+        ),
     ]
 
     INVALID = [
@@ -965,6 +1007,91 @@ class PredictInLoop(Rule):
             """,
             applicability="safe",
             why="Keras 3, a Sequential model, one sample per step: calling the model gives the same array",
+        ),
+        Invalid(
+            """
+            import mlflow
+            from tensorflow.keras.models import load_model
+
+
+            class Denoiser:
+                def __init__(self, cfg, batches):
+                    self.cfg = cfg
+                    self.batches = batches
+                    self._load()
+
+                def _load(self):
+                    if "local_path" in self.cfg:
+                        self.model = load_model(self.cfg["local_path"])
+                    else:
+                        self.model = mlflow.keras.load_model(self.cfg["uri"])
+
+                def run(self, sink):
+                    for i in range(len(self.batches)):
+                        inputs, _ = self.batches[i]
+                        sink[i] = self.model.predict(inputs)
+            """,
+            line=20,
+            fixed="""
+            import mlflow
+            from tensorflow.keras.models import load_model
+
+
+            class Denoiser:
+                def __init__(self, cfg, batches):
+                    self.cfg = cfg
+                    self.batches = batches
+                    self._load()
+
+                def _load(self):
+                    if "local_path" in self.cfg:
+                        self.model = load_model(self.cfg["local_path"])
+                    else:
+                        self.model = mlflow.keras.load_model(self.cfg["uri"])
+
+                def run(self, sink):
+                    for i in range(len(self.batches)):
+                        inputs, _ = self.batches[i]
+                        sink[i] = self.model.predict_on_batch(inputs)
+            """,
+            applicability="unsafe",
+            why="the model comes from tf.keras or from mlflow.keras (a Keras model too) and predicts once per batch",
+        ),
+        Invalid(
+            """
+            from tensorflow import keras
+
+
+            class Tagger:
+                labels = ()
+
+                def __init__(self, path):
+                    self.nn = keras.models.load_model(path)
+
+                def __call__(self, feats):
+                    scores = self.nn.predict(feats, batch_size=256)
+                    return [self.labels[i] for i in scores.argmax(-1)]
+
+
+            class GenderTagger(Tagger):
+                labels = ("female", "male")
+
+
+            class Pipeline:
+                def __init__(self):
+                    self.gender = GenderTagger("gender.h5")
+
+                def tag(self, feats):
+                    return self.gender(feats)
+
+                def tag_all(self, items):
+                    results = []
+                    for feats in items:
+                        results.append(self.tag(feats))
+                    return results
+            """,
+            line=11,
+            why="a subclass inherits the tagger's __call__; the pipeline calls it once per item of a loop",
         ),
     ]
 
