@@ -722,12 +722,14 @@ def phase_flag(file: FileAnalysis, func: ast.FunctionDef | ast.AsyncFunctionDef)
 def periodic_forwards(file: FileAnalysis, scope: ast.AST) -> Iterator[list[tuple[ast.Call, bool]]]:
     """In a training loop, each grad-free ``if`` block (every N steps) that runs a trained model
     only to look at the output: its unguarded forward passes (none through a helper)."""
-    if not file.flow(scope).step_calls and not steps_through_helper(file, scope):
+    nodes = iter_scope(scope) if isinstance(scope, ast.Module) else [n for stmt in scope.body for n in [stmt, *iter_scope(stmt)]]  # type: ignore[attr-defined]
+    blocks = [node for node in nodes if isinstance(node, ast.If) and file.enclosing_loops(node)]
+    if not blocks or (not file.flow(scope).step_calls and not steps_through_helper(file, scope)):
         return
     trained = trained_receivers(file)
     seen: set[int] = set()
-    for node in iter_scope(scope) if isinstance(scope, ast.Module) else [n for stmt in scope.body for n in [stmt, *iter_scope(stmt)]]:  # type: ignore[attr-defined]
-        if not isinstance(node, ast.If) or id(node) in seen or not file.enclosing_loops(node):
+    for node in blocks:
+        if id(node) in seen:
             continue
         if any(statement_needs_grad(file, stmt) for stmt in node.body) or not runs_training(file, node):
             continue
