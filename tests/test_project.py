@@ -197,3 +197,30 @@ def test_a_fifo_in_the_project_is_never_read(project):
 
 
 assert Path  # used in type positions by readers
+
+
+def test_a_helper_value_does_not_depend_on_which_rule_asked_first():
+    # A helper's return value asked first from deep in a call chain (past MAX_DEPTH its own helpers
+    # are unknown) and then from the top: the answer from the top must be the precise one.
+    import ast
+
+    from memlint.analysis.file import FileAnalysis
+    from memlint.analysis.flow import MAX_DEPTH
+    from memlint.analysis.syntax import parse_python
+
+    text = textwrap.dedent(
+        """
+        import torch
+
+        def strip(ids):
+            return ids.detach()
+
+        def clean(ids):
+            return strip(ids)
+        """
+    )
+    file = FileAnalysis(parse_python(text, "m.py"), "m.py", text)
+    clean = next(n for n in file.nodes if isinstance(n, ast.FunctionDef) and n.name == "clean")
+    assert not file.return_value(clean, MAX_DEPTH).known  # `strip` is past the depth limit there
+    assert file.return_value(clean, 1).kind == "number"  # nearer the top it is followed
+    assert file.return_value(clean, MAX_DEPTH).kind == "number"  # and remembered

@@ -88,7 +88,7 @@ class FileAnalysis:
         self.imports: dict[str, str] = {}
         self._collect_imports()
         self._flows: dict[int, "Flow"] = {}
-        self._returns: dict[int, object] = {}
+        self._returns: dict[int, tuple] = {}  # id(definition) -> (value, depth it was computed at)
 
     def release(self) -> None:
         """Drop the tree's parent links and everything memoized: the file's objects hold no
@@ -674,14 +674,17 @@ class FileAnalysis:
         from memlint.analysis.values import UNK
 
         key = id(definition)
-        if key in self._returns:
-            return self._returns[key]
-        self._returns[key] = UNK  # a recursive call sees "unknown"
+        cached = self._returns.get(key)
+        # An unknown found deeper (helpers past MAX_DEPTH are unknown) is asked again nearer the
+        # top: the answer must not depend on which rule asked first.
+        if cached is not None and (cached[1] <= depth or cached[0].known):  # type: ignore[index]
+            return cached[0]  # type: ignore[index]
+        self._returns[key] = (UNK, depth)  # a recursive call sees "unknown"
         if any(dotted(d) in ("property", "functools.cached_property", "cached_property") for d in getattr(definition, "decorator_list", ())):
             value = UNK
         else:
             value = self.flow(definition, depth).return_value()
-        self._returns[key] = value
+        self._returns[key] = (value, depth)
         return value
 
     def global_value(self, name: str):  # -> Value
