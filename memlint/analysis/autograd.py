@@ -219,17 +219,19 @@ def steps_through_helper(file: FileAnalysis, scope: ast.AST, loops: "list[ast.AS
     for _, stack, call in file.flow(scope).local_calls:
         if wanted is not None and not wanted & {id(loop) for loop in stack}:
             continue
-        if any(owner.flow(definition, 1).step_calls for owner, definition in file.resolve_call(call)):
+        if _runs_stepping_helper(file, call):
             return True
     return False
 
 
+def _runs_stepping_helper(file: FileAnalysis, call: ast.Call) -> bool:
+    """``call`` reaches a helper (this file or the project) that itself steps."""
+    return any(owner.flow(definition, 1).step_calls for owner, definition in file.resolve_call(call))
+
+
 def _calls_stepping_helper(file: FileAnalysis, node: ast.AST) -> bool:
-    """``node`` holds a call of a helper (this file or the project) that itself steps."""
-    return any(
-        isinstance(call, ast.Call) and any(o.flow(d, 1).step_calls for o, d in file.resolve_call(call))
-        for call in ast.walk(node)
-    )
+    """``node`` holds a call of a helper that itself steps."""
+    return any(isinstance(call, ast.Call) and _runs_stepping_helper(file, call) for call in ast.walk(node))
 
 
 def top_statement(node: ast.AST, scope: ast.AST) -> ast.stmt | None:

@@ -52,6 +52,14 @@ DETACH = "Detach the value before accumulating it"
 ITEM = "Accumulate a Python number with `.item()`"
 
 
+def _accumulator(target: ast.AST) -> str | None:
+    """The dotted name a store accumulates into: ``total``, ``self.sums``, or ``sums`` of ``sums[k]``."""
+    base = dotted(target)
+    if base is None and isinstance(target, ast.Subscript):
+        base = dotted(target.value)
+    return base
+
+
 @dataclass
 class _Site:
     """One accumulation statement."""
@@ -159,23 +167,17 @@ class AccumulatedGradTensor(Rule):
             value = args[1] if func.attr == "insert" and len(args) > 1 else args[0]
             if func.attr == "update" and (isinstance(value, (ast.Dict, ast.DictComp)) or not self._meter_like(flow, func.value)):
                 return None
-            base = dotted(func.value)
-            if base is None and isinstance(func.value, ast.Subscript):
-                base = dotted(func.value.value)
+            base = _accumulator(func.value)
             values = list(value.elts) if func.attr == "update" and isinstance(value, (ast.List, ast.Tuple)) else [value]
             return self._consider(flow, stmt, call, func.value, base, values, reported)
         if isinstance(stmt, ast.AugAssign):
             if not isinstance(stmt.op, (ast.Add, ast.Sub)):
                 return None
-            base = dotted(stmt.target)
-            if base is None and isinstance(stmt.target, ast.Subscript):
-                base = dotted(stmt.target.value)
+            base = _accumulator(stmt.target)
             return self._consider(flow, stmt, stmt, stmt.target, base, [stmt.value], reported)
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             target = stmt.targets[0]
-            base = dotted(target)
-            if base is None and isinstance(target, ast.Subscript):
-                base = dotted(target.value)  # `sums[k] = sums.get(k, 0) + loss`
+            base = _accumulator(target)  # also `sums[k] = sums.get(k, 0) + loss`
             if base is None:
                 return None
             value = stmt.value
