@@ -103,6 +103,13 @@ class AccumulatedGradTensor(Rule):
     def visit_Assign(self, node: ast.Assign) -> None:
         if isinstance(node.value, (ast.BinOp, ast.Call)):
             self._trigger(node)
+        elif (
+            len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Subscript)
+            and isinstance(node.value, (ast.Name, ast.Attribute, ast.Subscript))
+            and _key_varies(self.file, node, node.targets[0].slice)
+        ):
+            self._trigger(node)
 
     def _trigger(self, node: ast.AST) -> None:
         if not self._enabled:
@@ -188,6 +195,9 @@ class AccumulatedGradTensor(Rule):
                 seq = value.args[0]
                 own = isinstance(seq, (ast.List, ast.Tuple)) and any(dotted(e) == base for e in seq.elts)
             if own:
+                return self._consider(flow, stmt, stmt, target, base, [value], reported | {base})
+            if isinstance(target, ast.Subscript) and _key_varies(self.file, stmt, target.slice):
+                # `per_step[step] = loss`: a new slot every iteration, as `append` would
                 return self._consider(flow, stmt, stmt, target, base, [value], reported | {base})
         return None
 
@@ -357,6 +367,25 @@ class AccumulatedGradTensor(Rule):
         if isinstance(expr, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) or wrapped:
             return [expr]
         return None
+
+
+def _key_varies(file, stmt: ast.stmt, key: ast.AST) -> bool:  # type: ignore[no-untyped-def]
+    """The subscript key of a store reads a name that changes every iteration of an enclosing loop:
+    the loop's own target (``for step, batch in enumerate(loader)``) or a counter the loop advances
+    (``step += 1``). A constant key (``d["loss"] = loss``) overwrites one slot instead."""
+    keys = names_in(key)
+    if not keys:
+        return False
+    for loop in file.enclosing_loops(stmt):
+        varying: set[str] = set()
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            varying.update(_names(loop.target))
+        for node in iter_scope(loop):
+            if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
+                varying.update(_names(node.target))
+        if keys & varying:
+            return True
+    return False
 
 
 def _statements(scope: ast.AST) -> list[ast.stmt]:
@@ -1998,5 +2027,119 @@ AccumulatedGradTensor.VALID += [
                 """,
         },
         why="the meter rebinds its argument to a detached sum before adding it",
+    ),
+]
+AccumulatedGradTensor.INVALID += [
+    Invalid(
+        """
+        import torch
+
+
+        def fit(model, batches, opt, epochs):
+            step = 0
+            history = []
+            for epoch in range(epochs):
+                per_step = {}
+                for inputs in batches:
+                    cost = model(**inputs).loss
+                    cost.backward()
+                    opt.step()
+                    opt.zero_grad()
+                    per_step[step] = cost
+                    step += 1
+                history.append(per_step)
+            return history
+        """,
+        line=14,
+        fixed="""
+        import torch
+
+
+        def fit(model, batches, opt, epochs):
+            step = 0
+            history = []
+            for epoch in range(epochs):
+                per_step = {}
+                for inputs in batches:
+                    cost = model(**inputs).loss
+                    cost.backward()
+                    opt.step()
+                    opt.zero_grad()
+                    per_step[step] = cost.detach()
+                    step += 1
+                history.append(per_step)
+            return history
+        """,
+        applicability="safe",
+        why="a dict slot per step, keyed by a counter the loop advances, keeps each step's loss tensor like append",
+    ),
+    Invalid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            by_batch = {}
+            for index, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                by_batch[index] = loss
+            return by_batch
+        """,
+        line=11,
+        fixed="""
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            by_batch = {}
+            for index, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                by_batch[index] = loss.detach()
+            return by_batch
+        """,
+        applicability="safe",
+        why="the key is the loop's own index: a new entry holding a graph every batch",
+    ),
+]
+AccumulatedGradTensor.VALID += [
+    Valid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            latest = {}
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                latest["loss"] = loss
+            return latest
+        """,
+        why="a constant key overwrites one slot: only the last step's tensor is kept",
+    ),
+    Valid(
+        """
+        import torch
+
+
+        def train(model, loader, optimizer, criterion):
+            by_batch = {}
+            for index, (x, y) in enumerate(loader):
+                optimizer.zero_grad()
+                loss = criterion(model(x), y)
+                loss.backward()
+                optimizer.step()
+                by_batch[index] = loss.item()
+            return by_batch
+        """,
+        why="each slot holds a Python number",
     ),
 ]
