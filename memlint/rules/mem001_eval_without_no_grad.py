@@ -169,7 +169,12 @@ class EvalWithoutNoGrad(Rule):
         events = scope_events(file, func)
         sampling = from_training_loop or (bool(_SAMPLE_NAME.match(func.name)) and not _EVAL_NAME.match(func.name))
         candidates = []
+        # `validate()` that switches the model to train mode (batch statistics, dropout) and never
+        # steps still needs no gradient: its `.train()` is no evidence of training.
+        evaluating = bool(_EVAL_NAME.match(func.name)) and not any(kind == "grad" for kind, _ in events.items)
         for kind, node in events.items:
+            if kind == "train" and evaluating:
+                continue
             if kind in ("grad", "train", "eval"):
                 return
             if kind != "call":
@@ -2504,5 +2509,97 @@ EvalWithoutNoGrad.VALID += [
                         self.generator_step(torch.randn(len(batch), 32), anchor)
         """,
         why="the periodic block feeds its forward to a helper that steps: it trains",
+    ),
+]
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        """
+        import torch
+
+
+        class Runner:
+            def __init__(self, net, train_loader, val_loader, optim):
+                self.net = net
+                self.train_loader = train_loader
+                self.val_loader = val_loader
+                self.optim = optim
+
+            def validate(self):
+                self.net.train()
+                masks = []
+                for volume, _ in self.val_loader:
+                    scores = self.net(volume)
+                    masks.append(scores.data.argmax(1).cpu().numpy())
+                return masks
+
+            def fit(self, epochs):
+                for epoch in range(epochs):
+                    for volume, label in self.train_loader:
+                        self.optim.zero_grad()
+                        loss = torch.nn.functional.cross_entropy(self.net(volume), label)
+                        loss.backward()
+                        self.optim.step()
+                    self.validate()
+        """,
+        line=15,
+        fixed="""
+        import torch
+
+
+        class Runner:
+            def __init__(self, net, train_loader, val_loader, optim):
+                self.net = net
+                self.train_loader = train_loader
+                self.val_loader = val_loader
+                self.optim = optim
+
+            def validate(self):
+                self.net.train()
+                masks = []
+                for volume, _ in self.val_loader:
+                    with torch.no_grad():
+                        scores = self.net(volume)
+                    masks.append(scores.data.argmax(1).cpu().numpy())
+                return masks
+
+            def fit(self, epochs):
+                for epoch in range(epochs):
+                    for volume, label in self.train_loader:
+                        self.optim.zero_grad()
+                        loss = torch.nn.functional.cross_entropy(self.net(volume), label)
+                        loss.backward()
+                        self.optim.step()
+                    self.validate()
+        """,
+        applicability="safe",
+        why="a validation method that switches the network to train mode (for batch statistics) and never steps: "
+        "its loop still records a graph per batch",
+    ),
+]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        """
+        import torch
+
+
+        class Adapter:
+            def __init__(self, net, loader, optim):
+                self.net = net
+                self.loader = loader
+                self.optim = optim
+
+            def test(self):
+                self.net.train()
+                for x, _ in self.loader:
+                    entropy = -(self.net(x).softmax(1) * self.net(x).log_softmax(1)).sum(1).mean()
+                    self.optim.zero_grad()
+                    entropy.backward()
+                    self.optim.step()
+
+            def run(self, rounds):
+                for _ in range(rounds):
+                    self.test()
+        """,
+        why="test-time adaptation: the test method switches to train mode and takes gradient steps",
     ),
 ]
