@@ -2,7 +2,7 @@
 
 Def-use facts on syntax, in source order, for the rules about graphs that outlive an iteration:
 MEM006 (a graph kept with ``retain_graph=True``: is it shared with other iterations?) and MEM007
-(a recurrent state fed back into the next iteration's forward pass). Values (does this carry
+(a recurrent state fed back into the next iteration's forward pass), and MEM002 (a dict slot keyed by a name that changes every iteration). Values (does this carry
 autograd history?) come from the flow (``flow.py``); this module only says which binding reaches
 which read.
 
@@ -178,6 +178,23 @@ def carried_names(loop: ast.AST) -> dict[str, Carried]:
         elif event.name not in bound and event.name not in first_read:
             first_read[event.name] = event
     return {name: Carried(name, read, bindings[name]) for name, read in first_read.items() if name in bindings}
+
+
+def changes_every_iteration(file: "FileAnalysis", stmt: ast.stmt, expr: ast.AST) -> bool:
+    """``expr`` reads a name that an enclosing loop of ``stmt`` changes every iteration: the loop's
+    own target (``for step, batch in enumerate(loader)``) or a counter it advances (``step += 1``).
+    ``d[key] = v`` with such a key fills a new slot each iteration, as ``append`` would."""
+    reads = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
+    if not reads:
+        return False
+    for loop in file.enclosing_loops(stmt):
+        varying = set(target_names(loop.target)) if isinstance(loop, (ast.For, ast.AsyncFor)) else set()
+        for node in iter_scope(loop):
+            if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
+                varying.update(target_names(node.target))
+        if reads & varying:
+            return True
+    return False
 
 
 def bindings_before(scope: ast.AST, loop: ast.AST) -> dict[str, list[Event]]:

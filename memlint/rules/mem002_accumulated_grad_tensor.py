@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from memlint.analysis import facts
 from memlint.analysis.autograd import attributes_reaching_backward
+from memlint.analysis.carry import changes_every_iteration
 from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, stored_argument, used_as_mapping
 from memlint.analysis.flow import Flow, names_in, value_without
 from memlint.analysis.syntax import (
@@ -101,13 +102,9 @@ class AccumulatedGradTensor(Rule):
             self._trigger(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        if isinstance(node.value, (ast.BinOp, ast.Call)):
-            self._trigger(node)
-        elif (
-            len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Subscript)
-            and isinstance(node.value, (ast.Name, ast.Attribute, ast.Subscript))
-            and _key_varies(self.file, node, node.targets[0].slice)
+        target = node.targets[0]
+        if isinstance(node.value, (ast.BinOp, ast.Call)) or (
+            isinstance(target, ast.Subscript) and changes_every_iteration(self.file, node, target.slice)
         ):
             self._trigger(node)
 
@@ -196,7 +193,7 @@ class AccumulatedGradTensor(Rule):
                 own = isinstance(seq, (ast.List, ast.Tuple)) and any(dotted(e) == base for e in seq.elts)
             if own:
                 return self._consider(flow, stmt, stmt, target, base, [value], reported | {base})
-            if isinstance(target, ast.Subscript) and _key_varies(self.file, stmt, target.slice):
+            if isinstance(target, ast.Subscript) and changes_every_iteration(self.file, stmt, target.slice):
                 # `per_step[step] = loss`: a new slot every iteration, as `append` would
                 return self._consider(flow, stmt, stmt, target, base, [value], reported | {base})
         return None
@@ -367,25 +364,6 @@ class AccumulatedGradTensor(Rule):
         if isinstance(expr, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) or wrapped:
             return [expr]
         return None
-
-
-def _key_varies(file, stmt: ast.stmt, key: ast.AST) -> bool:  # type: ignore[no-untyped-def]
-    """The subscript key of a store reads a name that changes every iteration of an enclosing loop:
-    the loop's own target (``for step, batch in enumerate(loader)``) or a counter the loop advances
-    (``step += 1``). A constant key (``d["loss"] = loss``) overwrites one slot instead."""
-    keys = names_in(key)
-    if not keys:
-        return False
-    for loop in file.enclosing_loops(stmt):
-        varying: set[str] = set()
-        if isinstance(loop, (ast.For, ast.AsyncFor)):
-            varying.update(_names(loop.target))
-        for node in iter_scope(loop):
-            if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
-                varying.update(_names(node.target))
-        if keys & varying:
-            return True
-    return False
 
 
 def _statements(scope: ast.AST) -> list[ast.stmt]:
