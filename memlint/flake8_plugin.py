@@ -126,7 +126,7 @@ def _project_view(filename: str) -> Any:
     """The project index for a file flake8 checks (None for stdin or a file outside any folder)."""
     if filename in ("stdin", "-", ""):
         return None
-    from memlint.analysis.project import ProjectView, build_project, cached_summaries, file_root, root_files
+    from memlint.analysis.project import ProjectView, build_project, cached_summaries, file_root, real_path, root_files
     from memlint.cache import DEFAULT_CACHE_DIR, Cache
 
     path = Path(filename)
@@ -136,7 +136,7 @@ def _project_view(filename: str) -> Any:
     key = str(root)
     if key not in _PROJECTS:
         files = root_files(root, path)
-        if path not in files and path.resolve() not in [f.resolve() for f in files]:
+        if path not in files and real_path(path) not in [real_path(f) for f in files]:
             files.append(path)
         cache = Cache(Path.cwd() / DEFAULT_CACHE_DIR) if (Path.cwd() / DEFAULT_CACHE_DIR).is_dir() else None
         _PROJECTS[key] = build_project(root, files, cached_summaries(cache, root))[0]

@@ -149,6 +149,11 @@ def test_fifo_never_hangs(tmp_path, memlint):
     (tree / "train.py").write_text("import torch\n")
     walked = memlint("check", "src", cwd=tmp_path, timeout=60)
     assert walked.returncode == 0, walked.stderr
+    # One file of a project checked alone: the project's other files (the looping links among
+    # them) are looked at for cross-file facts.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    alone = memlint("check", "src/train.py", cwd=tmp_path, timeout=60)
+    assert alone.returncode == 0 and "internal error" not in alone.stderr, alone.stderr
     named = memlint("check", "src/pipe.py", cwd=tmp_path, timeout=60)
     assert named.returncode == 2 and "not a regular file" in named.stderr
     fixed = memlint("check", "--fix", "src/pipe.py", cwd=tmp_path, timeout=60)
@@ -164,6 +169,11 @@ def test_symlink_loops_never_hang(tmp_path, memlint):
     os.symlink(tree / "a.py", tree / "b.py")  # a.py -> b.py -> a.py
     walked = memlint("check", "src", cwd=tmp_path, timeout=60)
     assert walked.returncode == 0, walked.stderr
+    # One file of a project checked alone: the project's other files (the looping links among
+    # them) are looked at for cross-file facts.
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    alone = memlint("check", "src/train.py", cwd=tmp_path, timeout=60)
+    assert alone.returncode == 0 and "internal error" not in alone.stderr, alone.stderr
     named = memlint("check", "--fix", "src/a.py", cwd=tmp_path, timeout=60)
     assert named.returncode == 2 and "Traceback" not in named.stderr and "internal error" not in named.stderr
 

@@ -79,7 +79,10 @@ def real_path(path: "Path | str", seen: "dict[str, str] | None" = None) -> Path:
     """``path`` with every symbolic link resolved (``Path.resolve``). ``seen`` remembers, across
     calls, the resolved directories: a file then costs one ``lstat`` instead of one per folder."""
     if seen is None:
-        return Path(path).resolve()
+        try:
+            return Path(path).resolve()
+        except (RuntimeError, OSError):  # a symbolic link loop (Python < 3.13 raises): the path as given
+            return Path(os.path.abspath(path))
     return Path(_real(os.fspath(path), seen))
 
 
@@ -940,7 +943,7 @@ def root_files(root: Path, path: Path) -> list[Path]:
     script's own folder when it is a loose script (or, installed, its own package)."""
     if root.name in INSTALL_DIRS:
         return installed_files(root, [path])
-    if root == path.resolve().parent and not any((root / marker).exists() for marker in ROOT_MARKERS):
+    if root == real_path(path).parent and not any((root / marker).exists() for marker in ROOT_MARKERS):
         return sorted(p for p in root.glob("*.py") if p.is_file())
     return project_files(root)
 
