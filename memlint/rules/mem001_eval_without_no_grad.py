@@ -74,6 +74,10 @@ SAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.se
 UNSAFE_PHASE = "Turn autograd off when the flag selects evaluation: `with torch.set_grad_enabled(flag):` (check what it returns)"
 
 
+def _asks_for_input_grads(events: ScopeEvents) -> bool:
+    return any(kind == "grad_input" for kind, _ in events.items)
+
+
 class EvalWithoutNoGrad(Rule):
     code = "MEM001"
     name = "eval-without-no-grad"
@@ -214,7 +218,7 @@ class EvalWithoutNoGrad(Rule):
         flag, forwards = found
         file = self.file
         loop = top_statement(forwards[0], func)
-        safe = returns_numbers(file, func)
+        safe = returns_numbers(file, func) and not _asks_for_input_grads(scope_events(file, func))
         torch_name, imports = file.module_ref("torch")
         fix = None
         if loop is not None and not scope_events(file, func).has_yield:
@@ -281,7 +285,9 @@ class EvalWithoutNoGrad(Rule):
             return None
         file = self.file
         torch_name, imports = file.module_ref("torch")
-        safe = not via_helper and (isinstance(scope, ast.Module) or returns_numbers(file, scope))
+        # Inputs made with `requires_grad=True`: the model may differentiate inside its forward
+        # (a log-determinant by `torch.autograd.grad`), which a guard would break.
+        safe = not via_helper and not _asks_for_input_grads(events) and (isinstance(scope, ast.Module) or returns_numbers(file, scope))
         if whole and isinstance(scope, FunctionNode) and self._decorator_binds(scope, torch_name, imports):
             message = SAFE_DECORATOR if safe else UNSAFE_DECORATOR
             edit = add_decorator(scope, f"{torch_name}.no_grad()")
@@ -1904,7 +1910,7 @@ EvalWithoutNoGrad.INVALID += [
                 return hits
             """,
         line=9,
-        applicability="safe",
+        applicability="unsafe",
         fixed="""
             import torch
 
@@ -1919,7 +1925,7 @@ EvalWithoutNoGrad.INVALID += [
                         hits += (logits.argmax(1) == labels).sum().item()
                 return hits
             """,
-        why="inputs ask for gradients (requires_grad=True) but nothing takes them: still evaluation",
+        why="inputs ask for gradients (requires_grad=True) but nothing here takes them: still evaluation; the model may take them inside its forward (an invertible network's log-determinant), so the guard is an unsafe fix",
     ),
     Invalid(
         code={
