@@ -458,7 +458,7 @@ def trained_receivers(file: FileAnalysis) -> frozenset[str]:
             last = name.split(".")[-1]
             if facts.NOT_MODEL_CALLEE.search(last) or file.qualname(node.func) is not None:  # type: ignore[attr-defined]
                 continue
-            if facts.MODEL_LIKE_CALLEE.search(last) or file.flow(scope).value_of(node.func).kind == "model":  # type: ignore[attr-defined]
+            if _model_like_name(file, node, last) or file.flow(scope).value_of(node.func).kind == "model":  # type: ignore[arg-type, attr-defined]
                 trained.add(name)
         trained |= _callees_reaching_backward(file, scope)
     file.__dict__["_trained_receivers"] = frozenset(trained)
@@ -585,11 +585,37 @@ def model_callee(file: FileAnalysis, call: ast.Call, trained: frozenset[str]) ->
     last = name.split(".")[-1]
     if facts.NOT_MODEL_CALLEE.search(last) or facts.MODEL_VERB_CALLEE.match(last):
         return None
-    if facts.MODEL_LIKE_CALLEE.search(last) or name in trained:
+    if name in trained or file.flow_of(call).value_of(call.func).kind == MODEL:
         return name
-    if file.flow_of(call).value_of(call.func).kind == MODEL:
+    if _model_like_name(file, call, last):
         return name
     return None
+
+
+def _model_like_name(file: FileAnalysis, call: ast.Call, last: str) -> bool:
+    """The callee is named like a network (``netG``, ``encoder``), and is not a Python generator of
+    minibatches iterated by a ``for`` (``rollouts.recurrent_generator(adv, n)``: nobody loops over
+    a GAN generator's output)."""
+    if not facts.MODEL_LIKE_CALLEE.search(last):
+        return False
+    if not re.search(r"[a-z0-9]_generator$", last, re.IGNORECASE):
+        return True
+    return not _iterated(file, call)
+
+
+def _iterated(file: FileAnalysis, call: ast.Call) -> bool:
+    """The call's result is looped over: ``for b in f(...)``, or ``g = f(...)`` then ``for b in g``."""
+    holder = parent(call)
+    if isinstance(holder, (ast.For, ast.AsyncFor, ast.comprehension)) and holder.iter is call:
+        return True
+    if not (isinstance(holder, ast.Assign) and len(holder.targets) == 1 and isinstance(holder.targets[0], ast.Name)):
+        return False
+    bound = holder.targets[0].id
+    scope = file.enclosing_scope(call) or file.tree
+    return any(
+        isinstance(node, (ast.For, ast.AsyncFor)) and isinstance(node.iter, ast.Name) and node.iter.id == bound
+        for node in iter_scope(scope)
+    )
 
 
 # ====================================================================================== evaluation regions

@@ -2609,3 +2609,31 @@ EvalWithoutNoGrad.VALID += [
         why="test-time adaptation: the test method switches to train mode and takes gradient steps",
     ),
 ]
+EvalWithoutNoGrad.VALID += [
+    Valid(
+        """
+        import torch
+
+
+        class Updater:
+            def __init__(self, policy, optimizer, epochs, shuffle):
+                self.policy = policy
+                self.optimizer = optimizer
+                self.epochs = epochs
+                self.shuffle = shuffle
+
+            def update(self, storage, advantages):
+                for _ in range(self.epochs):
+                    if self.shuffle:
+                        batches = storage.shuffled_generator(advantages, 4)
+                    else:
+                        batches = storage.sequential_generator(advantages, 4)
+                    for obs, actions, adv in batches:
+                        loss = -(self.policy.log_prob(obs, actions) * adv).mean()
+                        self.optimizer.zero_grad()
+                        loss.backward()
+                        self.optimizer.step()
+        """,
+        why="`storage.shuffled_generator(...)` is a Python generator of minibatches the loop iterates, not a GAN generator",
+    ),
+]
