@@ -54,7 +54,18 @@ def is_keras_model(file: "FileAnalysis", expr: ast.AST) -> bool:
     verdict = _binding_evidence(file, scope, name)
     if verdict is not None:
         return verdict
-    return facts.looks_like_keras_model_name(name)
+    return facts.looks_like_keras_model_name(name) and not _own_predictors(file)
+
+
+def _own_predictors(file: "FileAnalysis") -> bool:
+    """The file defines a class, not a Keras model, with a ``predict`` method of its own (a TF1
+    network whose ``predict`` runs ``session.run``): a receiver known only by its name may be one."""
+    cached = file.__dict__.get("_own_predictors")
+    if cached is None:
+        cached = file.__dict__["_own_predictors"] = any(
+            "predict" in file.methods(cls) and file.keras_class_kind(cls) != "model" for cls in file.classes.values()
+        )
+    return cached
 
 
 def keras_model_value(file: "FileAnalysis", expr: ast.AST) -> Value | None:

@@ -1174,3 +1174,32 @@ def _call_model(call: ast.Call, keras_alias: str) -> NodeEdit:
 
     return NodeEdit(call, build)
 
+
+
+PredictInLoop.VALID += [
+    Valid(
+        """
+        import numpy as np
+        import tensorflow as tf
+
+
+        class QNetwork:
+            def __init__(self, n_in, n_out):
+                self.x = tf.compat.v1.placeholder(tf.float32, (None, n_in))
+                self.q = tf.compat.v1.layers.dense(self.x, n_out)
+
+            def set_session(self, session):
+                self.session = session
+
+            def predict(self, states):
+                return self.session.run(self.q, feed_dict={self.x: np.atleast_2d(states)})
+
+            def learn(self, target_network, batch):
+                for states, rewards in batch:
+                    best = np.max(target_network.predict(states), axis=1)
+                    print(rewards + best)
+        """,
+        why="the file's own class defines `predict` (a TF1 session.run): a receiver known only by its name "
+        "(`target_network`) may be one of those, not a Keras model",
+    ),
+]
