@@ -33,6 +33,7 @@ from memlint.analysis.syntax import (
 from memlint.analysis.values import (
     ARRAY,
     CLASS,
+    FUNCTION,
     DATASET,
     GRAD,
     GRAD_ANY,
@@ -624,9 +625,24 @@ class Flow:
             return NUM
         if isinstance(self.scope, ast.Module):
             return self.file.class_value(name)
+        if name in self._parameters:
+            # A parameter shadows the module's definitions (`def plot(generator)` next to a
+            # builder `def generator()`); a module-level model of the same name is what scripts
+            # usually pass, and stays the guess.
+            value = self.file.global_value(name)
+            return UNK if value.kind in (FUNCTION, CLASS) else value
         if name in self.file.module_functions:
             return function_ref(self.file.qualified_name(self.file.module_functions[name]))
         return self.file.global_value(name)
+
+    @property
+    def _parameters(self) -> frozenset[str]:
+        found = self.__dict__.get("_parameter_names")
+        if found is None:
+            args = getattr(self.scope, "args", None)
+            every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if args is not None else []
+            found = self.__dict__["_parameter_names"] = frozenset(a.arg for a in every if a is not None)
+        return found
 
     def _attribute_value(self, expr: ast.Attribute) -> Value:
         """``self.x``: what the class's ``__init__`` bound it to (models, losses); ``obj.x`` for an

@@ -1203,3 +1203,55 @@ PredictInLoop.VALID += [
         "(`target_network`) may be one of those, not a Keras model",
     ),
 ]
+PredictInLoop.INVALID += [
+    Invalid(
+        """
+        import numpy as np
+        from tensorflow import keras
+
+
+        def decoder(latent_dim):
+            inputs = keras.Input((latent_dim,))
+            return keras.Model(inputs, keras.layers.Dense(784)(inputs))
+
+
+        def show_samples(decoder, codes):
+            pictures = decoder.predict(codes)
+            return pictures.reshape(-1, 28, 28)
+
+
+        def train(models, batches):
+            decoder, critic = models
+            codes = np.random.normal(size=(16, 8))
+            for x in batches:
+                critic.train_on_batch(x, np.ones(len(x)))
+                show_samples(decoder, codes)
+        """,
+        line=11,
+        fixed="""
+        import numpy as np
+        from tensorflow import keras
+
+
+        def decoder(latent_dim):
+            inputs = keras.Input((latent_dim,))
+            return keras.Model(inputs, keras.layers.Dense(784)(inputs))
+
+
+        def show_samples(decoder, codes):
+            pictures = decoder.predict_on_batch(codes)
+            return pictures.reshape(-1, 28, 28)
+
+
+        def train(models, batches):
+            decoder, critic = models
+            codes = np.random.normal(size=(16, 8))
+            for x in batches:
+                critic.train_on_batch(x, np.ones(len(x)))
+                show_samples(decoder, codes)
+        """,
+        applicability="unsafe",
+        why="the parameter `decoder` shadows the module's builder of the same name: what the loop passes is the "
+        "model unpacked from `models`, and the helper predicts every step",
+    ),
+]
