@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from memlint.analysis import facts
-from memlint.analysis.syntax import FunctionNode, ScopeNode, children, dotted, last_name, literal_loop_bound
+from memlint.analysis.syntax import FunctionNode, ScopeNode, children, dotted, iter_scope, last_name, literal_loop_bound
 from memlint.analysis.values import MODEL, OPAQUE, UNKNOWN, Value
 
 if TYPE_CHECKING:
@@ -51,10 +51,31 @@ def is_keras_model(file: "FileAnalysis", expr: ast.AST) -> bool:
             return True
         if passed and all(v.known and v.kind != OPAQUE for v in passed):
             return False  # every caller hands over something else
+    if isinstance(expr, ast.Name) and scope is not None:
+        items = _unpacked_from_parameter(file, scope, expr.id)
+        if any(v.kind == MODEL and v.framework == "keras" for v in items):
+            return True  # `gen0, gen1, dis0 = models`, and callers pass a tuple of Keras models
     verdict = _binding_evidence(file, scope, name)
     if verdict is not None:
         return verdict
     return facts.looks_like_keras_model_name(name) and not _own_predictors(file)
+
+
+def _unpacked_from_parameter(file: "FileAnalysis", scope: ast.AST, name: str) -> list:  # -> list[Value]
+    """``a, b, c = models`` where ``models`` is a parameter: what every caller's tuple holds at
+    ``name``'s position."""
+    params = _parameters(scope)
+    for node in iter_scope(scope):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], (ast.Tuple, ast.List))):
+            continue
+        if not (isinstance(node.value, ast.Name) and node.value.id in params):
+            continue
+        elts = node.targets[0].elts
+        index = next((i for i, e in enumerate(elts) if isinstance(e, ast.Name) and e.id == name), None)
+        if index is None or any(isinstance(e, ast.Starred) for e in elts):
+            continue
+        return [v.items[index] for v in file.argument_values(scope, node.value.id) if v.items and len(v.items) == len(elts)]
+    return []
 
 
 def _own_predictors(file: "FileAnalysis") -> bool:

@@ -1255,3 +1255,48 @@ PredictInLoop.INVALID += [
         "model unpacked from `models`, and the helper predicts every step",
     ),
 ]
+PredictInLoop.INVALID += [
+    Invalid(
+        """
+        import numpy as np
+        from tensorflow import keras
+
+
+        def build(width):
+            inputs = keras.Input((width,))
+            return keras.Model(inputs, keras.layers.Dense(width)(inputs))
+
+
+        def fit(nets, batches):
+            g_ab, g_ba, critic = nets
+            for real_a, real_b in batches:
+                fake_b = g_ab.predict(real_a)
+                critic.train_on_batch(np.concatenate([real_b, fake_b]), np.ones(2 * len(real_a)))
+
+
+        fit((build(8), build(8), build(8)), [(np.zeros((4, 8)), np.zeros((4, 8)))] * 100)
+        """,
+        line=13,
+        fixed="""
+        import numpy as np
+        from tensorflow import keras
+
+
+        def build(width):
+            inputs = keras.Input((width,))
+            return keras.Model(inputs, keras.layers.Dense(width)(inputs))
+
+
+        def fit(nets, batches):
+            g_ab, g_ba, critic = nets
+            for real_a, real_b in batches:
+                fake_b = g_ab.predict_on_batch(real_a)
+                critic.train_on_batch(np.concatenate([real_b, fake_b]), np.ones(2 * len(real_a)))
+
+
+        fit((build(8), build(8), build(8)), [(np.zeros((4, 8)), np.zeros((4, 8)))] * 100)
+        """,
+        applicability="unsafe",
+        why="a model unpacked from a tuple parameter whose callers pass Keras models, whatever its name",
+    ),
+]
