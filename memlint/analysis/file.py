@@ -909,6 +909,8 @@ class FileAnalysis:
             value = self.flow_of(node).value_of(callee.value)
             if value.origin == qualified or (not value.known and unique):
                 found.append((self, node))
+            elif value.origin and (inherited := self.method_of(value, func.name)) is not None and inherited[1] is func:
+                found.append((self, node))  # `agent.act(s)` on a subclass that inherits `act`
         if self.project is not None:
             for base in self.class_bases(cls):
                 if base and "." in base:

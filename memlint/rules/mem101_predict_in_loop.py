@@ -1300,3 +1300,62 @@ PredictInLoop.INVALID += [
         why="a model unpacked from a tuple parameter whose callers pass Keras models, whatever its name",
     ),
 ]
+PredictInLoop.INVALID += [
+    Invalid(
+        """
+        import numpy as np
+        from tensorflow import keras
+
+
+        class Player:
+            def __init__(self, n_actions):
+                inputs = keras.Input((4,))
+                self.policy = keras.Model(inputs, keras.layers.Dense(n_actions)(inputs))
+
+            def choose(self, observation):
+                return self.policy.predict(observation[None])[0]
+
+
+        class GreedyPlayer(Player):
+            def learn(self, episode):
+                pass
+
+
+        def play(env, episodes):
+            player = GreedyPlayer(2)
+            for _ in range(episodes):
+                observation, done = env.reset(), False
+                while not done:
+                    observation, reward, done, _ = env.step(np.argmax(player.choose(observation)))
+        """,
+        line=11,
+        fixed="""
+        import numpy as np
+        from tensorflow import keras
+
+
+        class Player:
+            def __init__(self, n_actions):
+                inputs = keras.Input((4,))
+                self.policy = keras.Model(inputs, keras.layers.Dense(n_actions)(inputs))
+
+            def choose(self, observation):
+                return self.policy.predict_on_batch(observation[None])[0]
+
+
+        class GreedyPlayer(Player):
+            def learn(self, episode):
+                pass
+
+
+        def play(env, episodes):
+            player = GreedyPlayer(2)
+            for _ in range(episodes):
+                observation, done = env.reset(), False
+                while not done:
+                    observation, reward, done, _ = env.step(np.argmax(player.choose(observation)))
+        """,
+        applicability="unsafe",
+        why="the loop calls a method the subclass inherits from the base class that predicts one observation",
+    ),
+]
