@@ -708,16 +708,27 @@ def returns_numbers(file: FileAnalysis, scope: ast.AST) -> bool:
 
 
 # ====================================================================================== evaluation in training code
-def called_for_side_effects(file: FileAnalysis, func: ast.AST, skip: "set[int] | frozenset[int]" = frozenset()) -> bool:
+def called_for_side_effects(file: FileAnalysis, func: ast.AST, skip: "set[int] | frozenset[int]" = frozenset(), depth: int = 0) -> bool:
     """A training loop calls ``func`` (here or in another file), unguarded, and only prints, saves
     or logs what it returns: sample grids, generated text, held-out checks. Calls in ``skip`` (ids)
     do not count."""
     if scope_events(file, func).needs_grad:
         return False
-    return any(
-        runs_training(owner, call) and owner.guard_at(call) is None and id(call) not in skip and not result_feeds_training(owner, call)
-        for owner, call in file.callers(func, in_training_loop=True)
-    )
+    for owner, call in file.callers(func, in_training_loop=True):
+        if owner.guard_at(call) is not None or id(call) in skip:
+            continue
+        # `return predict(model, x) == y` hands the result to the caller, asked one level up
+        returned = isinstance(owner.statement_of(call), ast.Return)
+        if not returned and result_feeds_training(owner, call):
+            continue
+        if not returned and runs_training(owner, call):
+            return True
+        # `score(model, x)` calls `predict(model, x)`, and the training loop calls `score` to print
+        outer = owner.enclosing_function(call)
+        if depth < 2 and outer is not None and outer is not func and not owner.enclosing_loops(call):
+            if called_for_side_effects(owner, outer, skip, depth + 1):
+                return True
+    return False
 
 
 def phase_flag(file: FileAnalysis, func: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[str, list[ast.AST]] | None:

@@ -127,7 +127,6 @@ class EvalWithoutNoGrad(Rule):
         for func in self._named:
             if id(func) not in analysed:
                 self._analyse_by_name(func)
-                analysed.add(id(func))
         reported = {id(self.file.enclosing_function(r.node) or self.file.tree) for r in self.file.reports if r.rule is type(self)}
         for definitions in self.file.functions.values():
             for func in definitions:
@@ -2635,5 +2634,75 @@ EvalWithoutNoGrad.VALID += [
                         self.optimizer.step()
         """,
         why="`storage.shuffled_generator(...)` is a Python generator of minibatches the loop iterates, not a GAN generator",
+    ),
+]
+EvalWithoutNoGrad.INVALID += [
+    Invalid(
+        """
+        import numpy as np
+        import torch
+
+        net = torch.nn.Linear(20, 3)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        x_train, y_train = torch.randn(640, 20), torch.randint(0, 3, (640,))
+        x_val, y_val = torch.randn(200, 20), torch.randint(0, 3, (200,))
+
+
+        def step(inputs, labels):
+            opt.zero_grad()
+            cost = torch.nn.functional.cross_entropy(net(inputs), labels)
+            cost.backward()
+            opt.step()
+
+
+        def predict(model, inputs):
+            scores = model(inputs)
+            return scores.detach().numpy().argmax(axis=1)
+
+
+        def accuracy(model, inputs, labels):
+            return np.mean(predict(model, inputs) == labels.numpy())
+
+
+        for epoch in range(5):
+            for start in range(0, 640, 64):
+                step(x_train[start:start + 64], y_train[start:start + 64])
+            print(epoch, accuracy(net, x_val, y_val))
+        """,
+        line=18,
+        fixed="""
+        import numpy as np
+        import torch
+
+        net = torch.nn.Linear(20, 3)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        x_train, y_train = torch.randn(640, 20), torch.randint(0, 3, (640,))
+        x_val, y_val = torch.randn(200, 20), torch.randint(0, 3, (200,))
+
+
+        def step(inputs, labels):
+            opt.zero_grad()
+            cost = torch.nn.functional.cross_entropy(net(inputs), labels)
+            cost.backward()
+            opt.step()
+
+
+        @torch.no_grad()
+        def predict(model, inputs):
+            scores = model(inputs)
+            return scores.detach().numpy().argmax(axis=1)
+
+
+        def accuracy(model, inputs, labels):
+            return np.mean(predict(model, inputs) == labels.numpy())
+
+
+        for epoch in range(5):
+            for start in range(0, 640, 64):
+                step(x_train[start:start + 64], y_train[start:start + 64])
+            print(epoch, accuracy(net, x_val, y_val))
+        """,
+        applicability="safe",
+        why="a prediction helper, two calls below an epoch loop that trains through a stepping helper, only feeds a printed accuracy",
     ),
 ]
