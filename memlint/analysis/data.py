@@ -116,6 +116,44 @@ def _name_setting(file: "FileAnalysis", name: str, at: ast.AST, depth: int) -> S
     return Setting(UNKNOWN)
 
 
+def literal_values(file: "FileAnalysis", expr: ast.AST | None, at: ast.AST | None = None, depth: int = 0) -> tuple | None:
+    """Every value ``expr`` can take where it is read, when the source fixes them all: literals,
+    and a parameter's default together with what each caller of its function passes (this file and
+    the project, a few calls up). None when some path is not a literal (configuration included: a
+    command line can change it), or when a parameter has no default and no caller."""
+    found = setting(file, expr, at)
+    if found.kind == LITERAL and not found.open:
+        return found.values
+    if found.kind != PARAMETER or not isinstance(expr, ast.Name) or depth >= _MAX_DEPTH:
+        return None
+    func = file.enclosing_function(at or expr)
+    if func is None:
+        return None
+    calls = file.callers(func)  # type: ignore[attr-defined]
+    default = _parameter_default(func, expr.id)
+    values: list = []
+    if default is not None:
+        given_default = setting(file, default, default, depth + 1)
+        if given_default.kind != LITERAL or given_default.open:
+            return None
+        values.extend(given_default.values)
+    elif not calls:
+        return None  # no default, and nobody calling
+    for owner, call in calls:
+        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+            return None  # `f(*args)`, `f(**options)`: not known
+        given = owner.argument_given(func, expr.id, call)
+        if given is None:
+            if default is None:
+                return None
+            continue
+        passed = literal_values(owner, given, call, depth + 1)
+        if passed is None:
+            return None
+        values.extend(passed)
+    return tuple(dict.fromkeys(values))
+
+
 def bindings(holder: ast.AST, name: str) -> Iterator[tuple[ast.AST, ast.AST | None]]:
     """Assignments of ``name`` in one scope: (statement, value) with value None when it is not a
     plain assignment (a loop target, an augmented assignment, unpacking)."""

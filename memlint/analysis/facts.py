@@ -482,6 +482,14 @@ GUARDED_LIBRARY_HOOKS = (
 DATA_LOADER_CLASSES = frozenset({"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader"})
 DATA_LOADER_POSITIONS = {"dataset": 0, "batch_size": 1, "num_workers": 5, "pin_memory": 7}
 DATASET_ROOTS = ("torch.utils.data",)
+# Where a function handed to a data pipeline runs on one element or one batch at a time:
+# ``ds.map(f)`` (tf.data, Hugging Face datasets, pandas, a pool), ``ds.filter(f)``,
+# ``ds.with_transform(f)`` / ``ds.set_transform(f)`` (Hugging Face datasets, applied per batch on
+# access), the builtins ``map(f, xs)`` / ``filter(f, xs)``, and the per-item / per-batch keywords of
+# torch and torchvision (``DataLoader(collate_fn=f)``, ``ImageFolder(transform=f)``).
+PER_ITEM_METHODS = frozenset({"map", "filter", "with_transform", "set_transform", "map_batches"})
+PER_ITEM_BUILTINS = frozenset({"map", "filter"})
+PER_ITEM_KEYWORDS = frozenset({"collate_fn", "transform", "target_transform", "transforms"})
 # PyTorch's own prefetch_factor when workers are used.
 DEFAULT_PREFETCH_FACTOR = 2
 # Names of objects that hold a run's configuration (``args.num_workers``, ``self.cfg.workers``):

@@ -550,6 +550,71 @@ class FileAnalysis:
                 return True
         return False
 
+    # ------------------------------------------------------------------ per-item callbacks
+    def runs_per_item(self, scope: ast.AST | None) -> bool:
+        """``scope`` (a function or a lambda) only ever runs on one element or one batch of a data
+        set: every use of it hands it to a pipeline as its callback (``ds.map(f)``,
+        ``ds.with_transform(f)``, ``DataLoader(collate_fn=f)``, ``map(f, xs)``, directly, through
+        ``functools.partial`` or a lambda), or calls it from a function that itself runs per item.
+        A function used nowhere, in any other way, or called from another file of the project,
+        does not."""
+        cache = self.__dict__.setdefault("_runs_per_item", {})
+
+        def per_item(node: ast.AST, visiting: frozenset[int]) -> bool:
+            if isinstance(node, ast.Lambda):
+                return self._callback_position(node)
+            if not isinstance(node, FunctionNode) or id(node) in visiting:
+                return False
+            if id(node) in cache:
+                return cache[id(node)]
+            uses = self._references(node)
+            result = bool(uses) and not (self.project is not None and self.project.callers(self, node))
+            for use in uses if result else ():
+                call = parent(use)
+                if isinstance(call, ast.Call) and call.func is use:  # called: per item if its caller is
+                    result = per_item(self.enclosing_scope(call), visiting | {id(node)})  # type: ignore[arg-type]
+                else:
+                    result = self._callback_position(use)
+                if not result:
+                    break
+            cache[id(node)] = result
+            return result
+
+        return scope is not None and per_item(scope, frozenset())
+
+    def _references(self, func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.AST]:
+        """Every load of ``func``'s name in this file (``f``, and ``self.f`` for a method)."""
+        if isinstance(parent(func), ast.ClassDef):
+            return [n for n in self.loads_by_name.get(func.name, ()) if isinstance(n, ast.Attribute) and dotted(n.value) in ("self", "cls")]
+        return [n for n in self.loads_by_name.get(func.name, ()) if isinstance(n, ast.Name)]
+
+    @cached_property
+    def loads_by_name(self) -> dict[str, list[ast.AST]]:
+        """Loads of each name in this file: ``f`` (a ``Name``) and ``x.f`` (an ``Attribute``)."""
+        found: dict[str, list[ast.AST]] = {}
+        for node in self.nodes:
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                found.setdefault(node.id, []).append(node)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+                found.setdefault(node.attr, []).append(node)
+        return found
+
+    def _callback_position(self, expr: ast.AST) -> bool:
+        """``expr`` is handed to a data pipeline that calls it per element or per batch."""
+        holder = parent(expr)
+        if isinstance(holder, ast.keyword):
+            call = parent(holder)
+            per_item_method = isinstance(call, ast.Call) and last_name(call.func) in facts.PER_ITEM_METHODS
+            return holder.arg in facts.PER_ITEM_KEYWORDS or (holder.arg == "function" and per_item_method)
+        if not (isinstance(holder, ast.Call) and holder.args and holder.args[0] is expr):
+            return False
+        func = holder.func
+        if self.qualname(func) == "functools.partial":
+            return self._callback_position(holder)
+        if isinstance(func, ast.Name):
+            return func.id in facts.PER_ITEM_BUILTINS and self.qualname(func) is None
+        return isinstance(func, ast.Attribute) and func.attr in facts.PER_ITEM_METHODS and self.qualname(func) is None
+
     # ------------------------------------------------------------------ files as evidence
     @cached_property
     def is_test_file(self) -> bool:

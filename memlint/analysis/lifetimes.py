@@ -133,6 +133,49 @@ def held_names(file: "FileAnalysis", value: ast.AST | None) -> list[str]:
     return argument_names(value)
 
 
+def holders(file: "FileAnalysis", here: Around, names: dict[str, ast.AST]) -> dict[str, list[str]]:
+    """Which of ``names`` (bound to their values) hold what was deleted before the point: a deleted
+    name, or another such holder (``fn = partial(embed, encoders=encoders)`` over a list
+    ``encoders = [enc_a, enc_b]`` of deleted encoders), to a fixed point; each with the names it holds."""
+    found: dict[str, list[str]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for name, value in names.items():
+            held = [h for h in held_names(file, value) if h != name and (h in here.deleted or h in found)]
+            if held and held != found.get(name):
+                found[name] = held
+                changed = True
+    return found
+
+
+def still_bound_contents(file: "FileAnalysis", here: Around, held: list[str], holding: dict[str, list[str]]) -> list[str]:
+    """What the objects behind ``held`` keep that a name not deleted still binds: ``del encoders``
+    of ``encoders = [enc_a, enc_b]`` leaves both encoders bound to ``enc_a`` and ``enc_b``. Followed
+    through deleted names and through ``holding`` (from :func:`holders`); a deleted name's contents
+    are the items of a display or the arguments of a ``partial``, which certainly hold them (what a
+    factory's result keeps of its arguments is not known)."""
+    found: list[str] = []
+    seen: set[str] = set()
+    todo = list(held)
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in holding:
+            todo.extend(holding[name])
+        elif name in here.deleted:
+            value = here.bound.get(name)
+            container = isinstance(value, (ast.List, ast.Tuple, ast.Set)) or (isinstance(value, ast.Call) and last_name(value.func) == "partial")
+            for inner in argument_names(value) if container else ():
+                if inner in here.deleted:
+                    todo.append(inner)
+                elif inner in here.bound and inner not in found:
+                    found.append(inner)
+    return found
+
+
 def kept_elsewhere(name: str, statements: list[ast.stmt]) -> bool:
     """``name`` was handed to a constructor or a container (``TensorDataset(x)``, ``[x] * n``): a
     ``del`` of the name would free nothing while that holds it."""

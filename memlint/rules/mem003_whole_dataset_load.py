@@ -430,6 +430,64 @@ class WholeDatasetLoad(Rule):
             """,
             why="a copy of torchvision's MNIST-family class: its processed tensors are tens of MB, loaded whole by design",
         ),
+        Valid(
+            """
+            import numpy as np
+            from PIL import Image
+
+
+            def pixels(item, side):
+                picture = Image.open(item) if isinstance(item, str) else item
+                return np.asarray(picture.convert("L").resize((side, side)))[None]
+
+
+            def build(split, side):
+                def to_arrays(rows):
+                    before = np.concatenate([pixels(p, side) for p in rows["before"]])
+                    after = np.concatenate([pixels(p, side) for p in rows["after"]])
+                    return np.stack([before, after])
+
+                def prepare(rows):
+                    rows["pairs"] = to_arrays(rows)
+                    return rows
+
+                return split.with_transform(prepare)
+            """,
+            why="the stacking function runs only through a per-batch `with_transform` callback: one batch, not the set",
+        ),
+        Valid(
+            """
+            import functools
+
+            import numpy as np
+            from PIL import Image
+
+
+            def decode(batch, side):
+                return {"img": np.stack([np.asarray(Image.open(p).resize((side, side))) for p in batch["path"]])}
+
+
+            def encode(table, side):
+                return table.map(functools.partial(decode, side=side), batched=True, batch_size=64)
+            """,
+            why="`Dataset.map(..., batched=True)` hands the function one batch at a time, here through a partial",
+        ),
+        Valid(
+            """
+            import torch
+            from torch.utils.data import DataLoader
+            from torchvision.io import read_image
+
+
+            def gather(paths):
+                return torch.stack([read_image(p) for p in paths])
+
+
+            def loader(paths, size):
+                return DataLoader(paths, batch_size=size, collate_fn=lambda chunk: gather(chunk))
+            """,
+            why="read and stacked in a `collate_fn`: one batch of paths at a time",
+        ),
     ]
 
     INVALID = [
@@ -950,7 +1008,31 @@ class WholeDatasetLoad(Rule):
             line=14,
             why="images read through a helper of the file, one by one into a list, then stacked",
         ),
+        Invalid(
+            """
+            import numpy as np
+            from PIL import Image
+
+
+            def to_array(rows):
+                return np.stack([np.asarray(Image.open(p)) for p in rows["path"]])
+
+
+            def prepare(table):
+                table = table.with_transform(to_array)
+                everything = to_array({"path": table.paths})
+                return table, everything
+            """,
+            line=6,
+            why="a transform callback that is also called on every path at once: that call stacks the whole set",
+        ),
     ]
+
+    def report(self, node: ast.AST, message: str, fix: Fix | None = None) -> None:
+        # a function that only ever runs as a pipeline's per-element or per-batch callback
+        # (`ds.with_transform(f)`, `ds.map(f)`, `collate_fn=f`) loads and stacks one batch, not the set
+        if not self.file.runs_per_item(self.file.enclosing_scope(node)):
+            super().report(node, message, fix)
 
     # ------------------------------------------------------------------ triggers
     def visit_Call(self, node: ast.Call) -> None:

@@ -22,8 +22,10 @@ separate from the trainable one; or at a phase boundary, names bound before it a
 again (``memlint/analysis/lifetimes.py``) that hold a tensor the source does not show to be small
 (``memlint/analysis/sizes.py``: literal shapes, copies of a schedule or of statistics, inputs
 converted from NumPy), an object
-built from deleted names (a constructor, factory, ``partial`` or list over them), or the helper's
-own arguments. Silent after an offload to the CPU (``unet.to("cpu")``: the call frees those
+built from deleted names (a constructor, factory, ``partial`` or list over them, or over such an
+object), or the helper's own arguments. The message names every live holder, including the items of
+a deleted list still bound by name (``lifetimes.holders``, ``lifetimes.still_bound_contents``), and
+stays silent when the next phase uses them all. Silent after an offload to the CPU (``unet.to("cpu")``: the call frees those
 weights; a name moved to the CPU earlier), between a frozen pass and the trainable step, in
 ``except`` handlers, in memory reporting code.
 
@@ -592,6 +594,24 @@ class TensorKeptAlive(Rule):
             """,
             why="a notebook's next experiment: the earlier model is kept on purpose to compare, outside any loop",
         ),
+        Valid(
+            """
+            import functools
+
+            import torch
+
+
+            def prepare(load_models, rows, embed, fit):
+                big_enc, small_enc = load_models()
+                pair = [big_enc, small_enc]
+                encode = functools.partial(embed, models=pair)
+                features = rows.map(encode, batched=True)
+                del pair
+                torch.cuda.empty_cache()
+                fit(features, big_enc, small_enc)
+            """,
+            why="the partial holds a deleted list whose encoders the next phase still uses: deleting it frees nothing",
+        ),
     ]
 
     INVALID = [
@@ -942,6 +962,47 @@ class TensorKeptAlive(Rule):
             line=12,
             why="a training loop that logs memory on the side is still a training loop",
         ),
+        Invalid(
+            """
+            import functools
+
+            import torch
+
+
+            def prepare(load_models, rows, embed, fit):
+                big_enc, small_enc = load_models()
+                pair = [big_enc, small_enc]
+                encode = functools.partial(embed, models=pair)
+                features = rows.map(encode, batched=True)
+                del pair
+                torch.cuda.empty_cache()
+                fit(features)
+            """,
+            line=12,
+            why="the partial keeps the deleted list, and both encoders are still bound by name: the message asks to "
+            "`del encode, big_enc, small_enc`, all three",
+        ),
+        Invalid(
+            """
+            import functools
+
+            import torch
+
+
+            def prepare(first_model, second_model, rows, embed, fit):
+                first_model.to("cuda")
+                second_model.to("cuda")
+                pair = [first_model, second_model]
+                encode = functools.partial(embed, models=pair)
+                features = rows.map(encode, batched=True)
+                del first_model, second_model
+                torch.cuda.empty_cache()
+                fit(features)
+            """,
+            line=13,
+            why="the list holds the deleted models and the partial holds the list: the message asks to `del pair, encode`, "
+            "not the list alone",
+        ),
     ]
 
     # ------------------------------------------------------------------ triggers
@@ -1120,15 +1181,17 @@ class TensorKeptAlive(Rule):
         holders: list[str] = []
         if keras_models:
             dead, holders = self._dead_keras_models(here)
-        for name, value in ({} if keras_models else here.unused()).items():
-            if lifetimes.moved_to_cpu(value):
-                continue  # host memory: the device cache is not where it lives
-            held = [a for a in lifetimes.held_names(self.file, value) if a in here.deleted]
-            if held and not self._makes_tensor(value):
-                holders.append(f"`{name}` holds deleted {', '.join(f'`{h}`' for h in held)}")
-                dead.append(name)
+        unused = {} if keras_models else here.unused()
+        unused = {n: v for n, v in unused.items() if not lifetimes.moved_to_cpu(v)}  # host memory: not the device cache
+        holding = lifetimes.holders(self.file, here, {n: v for n, v in unused.items() if not self._makes_tensor(v)})
+        for name, value in unused.items():
+            if name in holding:
+                note = self._holder_note(here, name, holding, unused, dead)
+                if note is not None:
+                    holders.append(note)
             elif self._makes_tensor(value) and not self._small(value) and not lifetimes.kept_elsewhere(name, here.before):
-                dead.append(name)
+                if name not in dead:
+                    dead.append(name)
         if what not in ("`empty_cache()`", "`clear_session()`"):
             for name in lifetimes.argument_names(call):  # a helper cannot drop the caller's references
                 for given in [name, *lifetimes.argument_names(here.bound.get(name))]:
@@ -1143,6 +1206,27 @@ class TensorKeptAlive(Rule):
             f"{what} cannot free {names}: still referenced though never used again, so it stays "
             f"alive into the next phase{note}; `del {', '.join(dead)}` first",
         )
+
+    def _holder_note(
+        self, here: lifetimes.Around, name: str, holding: dict[str, list[str]], unused: dict[str, ast.AST], dead: list[str]
+    ) -> str | None:
+        """``name`` keeps deleted objects alive: add it to ``dead`` with every other name still
+        binding what it holds (``del`` of all of them is what frees it), and say so; None when the
+        next phase still uses all it holds (deleting it would free nothing)."""
+        held = holding[name]
+        live = lifetimes.still_bound_contents(self.file, here, held, holding)
+        freeable = [n for n in live if n in unused]
+        if live and not freeable:
+            return None
+        for n in (name, *freeable):
+            if n not in dead:
+                dead.append(n)
+        spelled = ", ".join(f"`{h}`" for h in held)
+        kind = "deleted " if all(h in here.deleted for h in held) else ""
+        note = f"`{name}` holds {kind}{spelled}"
+        if live:
+            note += f", whose items are still bound to {', '.join(f'`{n}`' for n in live)}"
+        return note
 
     def _dead_keras_models(self, here: lifetimes.Around) -> tuple[list[str], list[str]]:
         """Keras models still bound and never used again, and the ``History`` objects ``fit`` returned

@@ -10,7 +10,9 @@ Trigger: a ``.predict(...)`` call. Query: the receiver is a Keras model (``analy
 the flow's value, what callers pass, how the file uses the name) and something runs the call many
 times: a loop of its scope, or a loop around a caller of its function (this file or the project,
 a few calls up). Silent on a model built afresh in the repeated region (MEM102's concern) and on
-a whole input predicted a few times.
+a whole input predicted a few times (rolled forward, or the same input again: Monte Carlo dropout),
+the loop's length read from literals, parameter defaults and what callers pass
+(``data.literal_values``).
 
 Fix: ``keras.ops.convert_to_numpy(model(x, training=False))`` (safe) where Keras 3 is in use, the
 model is a ``Sequential`` (one output) and ``x`` is visibly one batch; else
@@ -21,8 +23,8 @@ from __future__ import annotations
 
 import ast
 
-from memlint.analysis import keras
-from memlint.analysis.syntax import dotted, last_name, literal_loop_bound
+from memlint.analysis import data, keras
+from memlint.analysis.syntax import dotted, function_params, last_name, literal_loop_bound
 from memlint.rule import Fix, Invalid, NodeEdit, Rule, Valid
 
 ON_BATCH = "Use `predict_on_batch(x)` (no internal batching: the whole input is one batch)"
@@ -86,19 +88,48 @@ class PredictInLoop(Rule):
         )
 
     def _whole_input_few_times(self, call: ast.Call, loop: ast.AST) -> bool:
-        """``for ahead in range(10): y = model.predict(window); window = concat(window, y)``: a whole
-        set rolled forward a few steps; predict is the right call for it. A per-step input (one
-        batch, or chosen by the loop variable) is not."""
-        bound = literal_loop_bound(loop)
+        """A whole input predicted a few times, where predict's own batching is the right tool:
+        rolled forward (``for ahead in range(10): y = model.predict(window); window = concat(window, y)``)
+        or the same input again (Monte Carlo dropout: ``[model.predict(X) for _ in range(n_samples)]``
+        with ``n_samples`` 10 by default and from every caller). A per-step input (chosen by the loop
+        variable, or visibly one row or a slice of a set) is not."""
         x = _input(call)
-        if bound is None or bound > _FEW_STEPS or not isinstance(x, ast.Name):
+        if not isinstance(x, ast.Name):
             return False
-        targets = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}  # type: ignore[attr-defined]
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            target, source = loop.target, loop.iter
+        elif isinstance(loop, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)) and len(loop.generators) == 1:
+            target, source = loop.generators[0].target, loop.generators[0].iter
+        else:
+            return False
+        bound = _loop_bound(self.file, source)
+        if bound is None or bound > _FEW_STEPS or x.id in {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}:
+            return False
         rolled = any(
             isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == x.id for t in n.targets)
             for n in ast.walk(loop)
         )
-        return rolled and x.id not in targets
+        return rolled or not self._part_of_a_set(x, call)
+
+    def _part_of_a_set(self, x: ast.Name, at: ast.AST, depth: int = 0) -> bool:
+        """``x`` is (or may be) one row or a slice of something bigger: bound to a subscript or a
+        visibly single batch before ``at``, or so passed by a caller for this parameter. Unknown
+        bindings count as parts."""
+        scope = self.file.enclosing_function(at)
+        holder = scope or self.file.tree
+        bound = [v for node, v in data.bindings(holder, x.id) if node.lineno < at.lineno]  # type: ignore[attr-defined]
+        if bound:
+            return any(v is None or _a_part(v) for v in bound)
+        if scope is None or x.id not in function_params(scope) or depth >= 3:
+            return True
+        calls = self.file.callers(scope)  # type: ignore[attr-defined]
+        for owner, caller in calls:
+            given = owner.argument_given(scope, x.id, caller)
+            if given is None or _a_part(given):
+                return True
+            if isinstance(given, ast.Name) and owner is self.file and self._part_of_a_set(given, caller, depth + 1):
+                return True
+        return not calls
 
     # ------------------------------------------------------------------ fix
     def _fix(self, call: ast.Call) -> Fix | None:
@@ -394,6 +425,28 @@ class PredictInLoop(Rule):
             """,
             why="the subclass overrides __call__ with a cache lookup: the loop never reaches predict",
         ),
+        Valid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+
+            def stochastic_passes(net, inputs, passes=8):
+                runs = [net.predict(inputs, verbose=0) for _ in range(passes)]
+                return np.stack(runs).mean(axis=0)
+
+
+            def uncertain_labels(net, inputs, passes=8):
+                return stochastic_passes(net, inputs, passes).argmax(axis=1)
+
+
+            net = keras.models.load_model("dropout_net.keras")
+            features = np.load("holdout.npy")
+            labels = uncertain_labels(net, features)
+            """,
+            why="a whole held-out set predicted again a few times (8 by default and from every caller) for "
+            "Monte Carlo averaging: predict's own batching is right for it",
+        ),
     ]
 
     INVALID = [
@@ -621,6 +674,72 @@ class PredictInLoop(Rule):
             """,
             applicability="unsafe",
             why="autoregressive forecasting, one sample per step",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+
+            def stochastic_passes(net, inputs, passes=8):
+                runs = [net.predict(inputs, verbose=0) for _ in range(passes)]
+                return np.stack(runs).mean(axis=0)
+
+
+            net = keras.models.load_model("dropout_net.keras")
+            features = np.load("holdout.npy")
+            spread = stochastic_passes(net, features[:1], 200)
+            """,
+            line=6,
+            fixed="""
+            import numpy as np
+            from tensorflow import keras
+
+
+            def stochastic_passes(net, inputs, passes=8):
+                runs = [net.predict_on_batch(inputs) for _ in range(passes)]
+                return np.stack(runs).mean(axis=0)
+
+
+            net = keras.models.load_model("dropout_net.keras")
+            features = np.load("holdout.npy")
+            spread = stochastic_passes(net, features[:1], 200)
+            """,
+            applicability="unsafe",
+            why="one row predicted 200 times: a caller passes both the slice and a long loop",
+        ),
+        Invalid(
+            """
+            import numpy as np
+            from tensorflow import keras
+
+
+            def stochastic_passes(net, inputs, passes=8):
+                runs = [net.predict(inputs, verbose=0) for _ in range(passes)]
+                return np.stack(runs).mean(axis=0)
+
+
+            net = keras.models.load_model("dropout_net.keras")
+            features = np.load("holdout.npy")
+            spread = [stochastic_passes(net, row[None]) for row in features]
+            """,
+            line=6,
+            fixed="""
+            import numpy as np
+            from tensorflow import keras
+
+
+            def stochastic_passes(net, inputs, passes=8):
+                runs = [net.predict_on_batch(inputs) for _ in range(passes)]
+                return np.stack(runs).mean(axis=0)
+
+
+            net = keras.models.load_model("dropout_net.keras")
+            features = np.load("holdout.npy")
+            spread = [stochastic_passes(net, row[None]) for row in features]
+            """,
+            applicability="unsafe",
+            why="a few passes, but over one row each, called for every row of the set",
         ),
         # Seen in real code since 0.1 (issue #11's Keras shapes).
         Invalid(
@@ -1100,6 +1219,29 @@ def _input(call: ast.Call) -> ast.AST | None:
     if call.args:
         return None if isinstance(call.args[0], ast.Starred) else call.args[0]
     return next((k.value for k in call.keywords if k.arg == "x"), None)
+
+
+def _loop_bound(file, source: ast.AST) -> int | None:  # type: ignore[no-untyped-def]
+    """How many times a loop over ``source`` runs at most, when the source fixes it: a display, or
+    ``range(n)`` / ``range(a, b)`` over literals, parameter defaults and what callers pass."""
+    literal = literal_loop_bound(ast.For(target=ast.Name("_"), iter=source, body=[], orelse=[]))
+    if literal is not None:
+        return literal
+    if not (isinstance(source, ast.Call) and isinstance(source.func, ast.Name) and source.func.id == "range"):
+        return None
+    if not 1 <= len(source.args) <= 2 or source.keywords:
+        return None
+    values = [data.literal_values(file, a, source) for a in source.args]
+    if any(v is None or not v or not all(type(n) is int for n in v) for v in values):
+        return None
+    stop = max(values[-1])  # type: ignore[type-var]
+    start = min(values[0]) if len(values) == 2 else 0  # type: ignore[type-var]
+    return max(0, stop - start)
+
+
+def _a_part(expr: ast.AST) -> bool:
+    """One row or a slice of a set: ``x[i]``, ``x[:1]``, ``x[None]``, ``x.reshape(1, -1)``."""
+    return isinstance(expr, ast.Subscript) or _one_batch(expr)
 
 
 def _looks_like_stream(expr: ast.AST) -> bool:
