@@ -555,7 +555,8 @@ class FileAnalysis:
         """``scope`` (a function or a lambda) only ever runs on one element or one batch of a data
         set: every use of it hands it to a pipeline as its callback (``ds.map(f)``,
         ``ds.with_transform(f)``, ``DataLoader(collate_fn=f)``, ``map(f, xs)``, directly, through
-        ``functools.partial`` or a lambda), or calls it from a function that itself runs per item.
+        ``functools.partial`` or a lambda), or calls it from a function that itself runs per item
+        (a class's ``__getitem__`` does).
         A function used nowhere, in any other way, or called from another file of the project,
         does not."""
         cache = self.__dict__.setdefault("_runs_per_item", {})
@@ -565,6 +566,8 @@ class FileAnalysis:
                 return self._callback_position(node)
             if not isinstance(node, FunctionNode) or id(node) in visiting:
                 return False
+            if node.name == "__getitem__" and isinstance(parent(node), ast.ClassDef):
+                return True  # a data set (or keras.utils.Sequence) hands out one item or batch per call
             if id(node) in cache:
                 return cache[id(node)]
             uses = self._references(node)

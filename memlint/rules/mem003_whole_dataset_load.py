@@ -1192,3 +1192,35 @@ class WholeDatasetLoad(Rule):
                     "a `Dataset.__getitem__`",
                 )
                 return
+WholeDatasetLoad.VALID += [
+    Valid(
+        """
+        import os
+
+        import numpy as np
+        from imageio import imread
+        from tensorflow import keras
+
+
+        class TileBatches(keras.utils.Sequence):
+            def __init__(self, folder, names, batch_size):
+                self.folder = folder
+                self.names = names
+                self.batch_size = batch_size
+
+            def __len__(self):
+                return len(self.names) // self.batch_size
+
+            def __getitem__(self, index):
+                chunk = self.names[index * self.batch_size:(index + 1) * self.batch_size]
+                return self._stack(chunk)
+
+            def _stack(self, chunk):
+                tiles = []
+                for name in chunk:
+                    tiles.append(imread(os.path.join(self.folder, name)))
+                return np.array(tiles)
+        """,
+        why="the helper runs only from `__getitem__`, on one batch of file names: it stacks one batch",
+    ),
+]
