@@ -13,7 +13,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
-from memlint.analysis.syntax import iter_scope, last_name, parent, target_names
+from memlint.analysis.syntax import FunctionNode, iter_scope, last_name, parent, target_names
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -36,7 +36,9 @@ SIZE_KEEPING_METHODS = frozenset(
     }
 )
 _LIBRARIES = ("torch", "numpy")
-_MAX_DEPTH = 6
+# Old-style tensor constructors: ``torch.Tensor(20, 1)`` is a shape, ``torch.Tensor(data)`` a copy of ``data``.
+_LEGACY_CONSTRUCTORS = ("Tensor", "FloatTensor", "LongTensor", "DoubleTensor", "IntTensor")
+_MAX_DEPTH = 10  # links of a chain of bindings and calls (casts, moves, wrappers) followed
 
 
 def _literal_int(expr: ast.AST | None) -> int | None:
@@ -45,13 +47,71 @@ def _literal_int(expr: ast.AST | None) -> int | None:
     return None
 
 
-def _shape_product(parts: list[ast.AST]) -> int | None:
-    """The product of a shape written as literals: ``(100, 1)``, ``100, 1``, ``[3]``."""
+def literal_count(file: "FileAnalysis", expr: ast.AST | None, depth: int = 0) -> int | None:
+    """A non-negative integer the source spells: a literal, a name bound to one (``N_SAMPLES = 20``,
+    also a module constant read inside a function), or ``+ - * //`` of those (``seq_length + 1``)."""
+    if expr is None or depth > _MAX_DEPTH:
+        return None
+    value = _literal_int(expr)
+    if value is not None:
+        return value
+    if isinstance(expr, ast.Name):
+        bound = _binding(file, expr, module_constants=True)
+        return literal_count(file, bound, depth + 1) if bound is not None else None
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv)):
+        left, right = literal_count(file, expr.left, depth + 1), literal_count(file, expr.right, depth + 1)
+        if left is None or right is None or (isinstance(expr.op, ast.FloorDiv) and right == 0):
+            return None
+        if isinstance(expr.op, ast.Add):
+            result = left + right
+        elif isinstance(expr.op, ast.Sub):
+            result = left - right
+        elif isinstance(expr.op, ast.Mult):
+            result = left * right
+        else:
+            result = left // right
+        return result if result >= 0 else None
+    return None
+
+
+def _binding(file: "FileAnalysis", name: ast.Name, module_constants: bool = False) -> ast.AST | None:
+    """The value ``name`` was last bound to before it is read, in its own scope; with
+    ``module_constants``, a name a function neither receives nor assigns is looked up among the
+    module's single-assignment names."""
+    scope = file.enclosing_function(name) or file.tree
+    bound = binding_before(scope, name.id, file.statement_of(name) or name)
+    if bound is None and module_constants and isinstance(scope, FunctionNode) and not _local(scope, name.id):
+        bound = _module_constant(file, name.id)
+    return bound
+
+
+def _local(function: ast.AST, name: str) -> bool:
+    args = function.args  # type: ignore[attr-defined]
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, *(a for a in (args.vararg, args.kwarg) if a)]
+    if any(a.arg == name for a in params):
+        return True
+    return any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store) for n in iter_scope(function))
+
+
+def _module_constant(file: "FileAnalysis", name: str) -> ast.AST | None:
+    """The value of a module-level name assigned exactly once, by a plain ``NAME = value``."""
+    values = []
+    for node in iter_scope(file.tree):
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
+            holder = parent(node)
+            if not (isinstance(holder, ast.Assign) and node in holder.targets):
+                return None
+            values.append(holder.value)
+    return values[0] if len(values) == 1 else None
+
+
+def _shape_product(file: "FileAnalysis", parts: list[ast.AST]) -> int | None:
+    """The product of a shape the source spells: ``(100, 1)``, ``100, 1``, ``[3]``, ``(N_SAMPLES, 1)``."""
     if len(parts) == 1 and isinstance(parts[0], (ast.Tuple, ast.List)):
         parts = list(parts[0].elts)
     total = 1
     for part in parts:
-        value = _literal_int(part)
+        value = literal_count(file, part)
         if value is None:
             return None
         total *= value
@@ -88,25 +148,27 @@ def creation_elements(file: "FileAnalysis", call: ast.Call) -> int | None:
         return None
     positional = [a for a in call.args if not isinstance(a, ast.Starred)]
     size_keyword = next((k.value for k in call.keywords if k.arg in ("size", "shape")), None)
-    if method in ("tensor", "array", "asarray", "as_tensor", "Tensor", "FloatTensor", "LongTensor") and positional:
+    if method in _LEGACY_CONSTRUCTORS and positional and all(literal_count(file, a) is not None for a in positional):
+        return _shape_product(file, positional)  # torch.Tensor(20, 1) is a shape
+    if method in ("tensor", "array", "asarray", "as_tensor", *_LEGACY_CONSTRUCTORS) and positional:
         return _literal_sequence_length(positional[0])
     if method in COUNTED_CREATIONS:
         index, default = COUNTED_CREATIONS[method]
         if index is None:  # arange(stop) / arange(start, stop[, step])
-            bounds = [_literal_int(a) for a in positional[:3]]
+            bounds = [literal_count(file, a) for a in positional[:3]]
             if not bounds or any(b is None for b in bounds):
                 return None
             start, stop = (0, bounds[0]) if len(bounds) == 1 else (bounds[0], bounds[1])
             step = bounds[2] if len(bounds) == 3 and bounds[2] else 1
             return max(0, -(-(stop - start) // step))  # type: ignore[operator]
         count = positional[index] if len(positional) > index else next((k.value for k in call.keywords if k.arg in ("steps", "num")), None)
-        return default if count is None else _literal_int(count)
+        return default if count is None else literal_count(file, count)
     if size_keyword is not None:
-        return _shape_product([size_keyword])
+        return _shape_product(file, [size_keyword])
     if method in SHAPED_CREATIONS and positional:
         if method == "full":
             positional = positional[:1]
-        return _shape_product(positional)
+        return _shape_product(file, positional)
     if method in SIZED_RANDOM:
         return 1 if positional else None  # a single draw when no size is given
     return None
@@ -175,8 +237,7 @@ def expression_elements(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> 
     if isinstance(expr, ast.Constant):
         return 1 if type(expr.value) in (int, float, bool) else None
     if isinstance(expr, ast.Name):
-        scope = file.enclosing_function(expr) or file.tree
-        bound = binding_before(scope, expr.id, file.statement_of(expr) or expr)
+        bound = _binding(file, expr)
         return expression_elements(file, bound, depth + 1) if bound is not None else None
     if isinstance(expr, ast.BinOp):
         return _largest([expression_elements(file, expr.left, depth + 1), expression_elements(file, expr.right, depth + 1)])
@@ -196,17 +257,87 @@ def expression_elements(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> 
             # torch.sqrt(x), np.sort(x, axis=0), np.radians(x): elementwise or reordering.
             if last_name(func) in SIZE_KEEPING_METHODS or last_name(func) in _ELEMENTWISE_FUNCTIONS:
                 return expression_elements(file, expr.args[0], depth + 1)
+            if last_name(func) in _LEGACY_CONSTRUCTORS and len(expr.args) == 1:
+                return expression_elements(file, expr.args[0], depth + 1)  # a copy of an array (a count was a shape above)
         return None
     if isinstance(expr, ast.Attribute) and expr.attr in ("T", "data", "real", "imag"):
         return expression_elements(file, expr.value, depth + 1)
     return None
 
 
+# Methods that keep the rows (first axis) of their receiver: casts, moves, copies, elementwise maths.
+ROW_KEEPING_METHODS = frozenset(
+    {
+        "to", "cuda", "cpu", "float", "double", "half", "long", "int", "bool", "clone", "detach", "contiguous",
+        "astype", "numpy", "copy", "type", "sqrt", "exp", "log", "abs", "pow", "sin", "cos", "tanh", "sigmoid",
+        "relu", "clamp", "clip", "neg", "reciprocal", "square", "rsqrt",
+    }
+)
+# Calls that add a leading axis of one: ``x.unsqueeze(0)``, ``np.expand_dims(x, 0)``.
+_LEADING_AXIS = frozenset({"unsqueeze", "expand_dims"})
+
+
+def leading_rows(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> int | None:
+    """How many rows (entries along the first axis) ``expr`` holds when the source spells it: a
+    slice with counted bounds (``x[:5]``, ``x[:n_images]`` with ``n_images = 5``, ``x[-8:]``), a new
+    leading axis of one (``x[None]``, ``x.unsqueeze(0)``, ``np.expand_dims(x, axis=0)``), followed through
+    names, casts, moves and arithmetic with numbers; None otherwise."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(expr, ast.Name):
+        bound = _binding(file, expr)
+        return leading_rows(file, bound, depth + 1) if bound is not None else None
+    if isinstance(expr, ast.BinOp):
+        for side, other in ((expr.left, expr.right), (expr.right, expr.left)):
+            if isinstance(other, ast.Constant) or literal_count(file, other) is not None:
+                return leading_rows(file, side, depth + 1)
+        return None
+    if isinstance(expr, ast.Subscript):
+        first = expr.slice.elts[0] if isinstance(expr.slice, ast.Tuple) and expr.slice.elts else expr.slice
+        if isinstance(first, ast.Constant) and first.value is None:
+            return 1  # x[None]: a new leading axis of one
+        if isinstance(first, ast.Slice):
+            return _sliced_rows(file, first)
+        return None  # x[0] may be one sample or the first part of a tuple (x_test, y_test)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        method = last_name(func)
+        qualified = file.qualname(func)
+        library = qualified is not None and qualified.split(".")[0] in (*_LIBRARIES, "tensorflow")
+        if method in _LEADING_AXIS and (library or qualified is None):
+            args = list(expr.args) if library else [func.value, *expr.args] if isinstance(func, ast.Attribute) else []
+            axis = args[1] if len(args) > 1 else next((k.value for k in expr.keywords if k.arg in ("dim", "axis")), None)
+            return 1 if _literal_int(axis) == 0 else None
+        if isinstance(func, ast.Attribute) and qualified is None and method in ROW_KEEPING_METHODS:
+            return leading_rows(file, func.value, depth + 1)
+        if library and expr.args and (method in ROW_KEEPING_METHODS or method in _ELEMENTWISE_FUNCTIONS or method in _LEGACY_CONSTRUCTORS):
+            return leading_rows(file, expr.args[0], depth + 1)
+    return None
+
+
+def _sliced_rows(file: "FileAnalysis", piece: ast.Slice) -> int | None:
+    """Rows a first-axis slice keeps when its bounds are counts: ``[:5]``, ``[10:20]``, ``[-8:]``."""
+    step = 1 if piece.step is None else literal_count(file, piece.step)
+    if not step:
+        return None
+    lower = 0 if piece.lower is None else literal_count(file, piece.lower)
+    if piece.upper is None:
+        tail = piece.lower
+        if isinstance(tail, ast.UnaryOp) and isinstance(tail.op, ast.USub):
+            count = literal_count(file, tail.operand)
+            return None if count is None else -(-count // step)  # x[-8:]: the last eight
+        return None
+    upper = literal_count(file, piece.upper)
+    if lower is None or upper is None:
+        return None
+    return max(0, -(-(upper - lower) // step))
+
+
 _ELEMENTWISE_FUNCTIONS = frozenset(
     {
         "radians", "degrees", "sinh", "cosh", "arcsin", "arccos", "arctan", "tan", "log1p", "expm1", "log2",
         "log10", "floor", "ceil", "round", "sign", "maximum", "minimum", "where", "asarray", "ascontiguousarray",
-        "from_numpy", "as_tensor", "tensor", "array",
+        "from_numpy", "as_tensor", "tensor", "array", "Variable",
     }
 )
 
@@ -238,8 +369,7 @@ def from_stored_state(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> bo
         if isinstance(node, ast.Constant):
             continue
         if isinstance(node, ast.Name):
-            scope = file.enclosing_function(node) or file.tree
-            bound = binding_before(scope, node.id, file.statement_of(node) or node)
+            bound = _binding(file, node)
             leaves.append(bound is not None and from_stored_state(file, bound, depth + 1))
         elif isinstance(node, ast.Attribute) and _STORED_STATE.search(node.attr):
             leaves.append(True)
@@ -270,8 +400,7 @@ def from_host_data(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> bool:
     if depth > _MAX_DEPTH:
         return False
     if isinstance(expr, ast.Name):
-        scope = file.enclosing_function(expr) or file.tree
-        bound = binding_before(scope, expr.id, file.statement_of(expr) or expr)
+        bound = _binding(file, expr)
         return bound is not None and from_host_data(file, bound, depth + 1)
     if not isinstance(expr, ast.Call):
         return False
