@@ -2,7 +2,8 @@
 
 Def-use facts on syntax, in source order, for the rules about graphs that outlive an iteration:
 MEM006 (a graph kept with ``retain_graph=True``: is it shared with other iterations?) and MEM007
-(a recurrent state fed back into the next iteration's forward pass), and MEM002 (a dict slot keyed by a name that changes every iteration). Values (does this carry
+(a recurrent state fed back into the next iteration's forward pass), and MEM002 (a dict slot keyed by
+a name that changes every iteration). Values (does this carry
 autograd history?) come from the flow (``flow.py``); this module only says which binding reaches
 which read.
 
