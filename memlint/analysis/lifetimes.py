@@ -307,3 +307,25 @@ def _device_output(expr: ast.AST) -> bool:
     if isinstance(expr.func, ast.Attribute) and expr.func.attr in _LEAVES_DEVICE:
         return False
     return bool(facts.MODEL_LIKE_CALLEE.search(last_name(expr.func) or ""))
+
+
+def holder_note(
+    file: "FileAnalysis", here: Around, name: str, holding: dict[str, list[str]], unused: dict[str, ast.AST], dead: list[str]
+) -> str | None:
+    """``name`` keeps deleted objects alive: add it to ``dead`` with every other name still
+    binding what it holds (``del`` of all of them is what frees it), and say so; None when the
+    next phase still uses all it holds (deleting it would free nothing)."""
+    held = holding[name]
+    live = still_bound_contents(file, here, held, holding)
+    freeable = [n for n in live if n in unused]
+    if live and not freeable:
+        return None
+    for n in (name, *freeable):
+        if n not in dead:
+            dead.append(n)
+    spelled = ", ".join(f"`{h}`" for h in held)
+    kind = "deleted " if all(h in here.deleted for h in held) else ""
+    note = f"`{name}` holds {kind}{spelled}"
+    if live:
+        note += f", whose items are still bound to {', '.join(f'`{n}`' for n in live)}"
+    return note

@@ -1186,7 +1186,7 @@ class TensorKeptAlive(Rule):
         holding = lifetimes.holders(self.file, here, {n: v for n, v in unused.items() if not self._makes_tensor(v)})
         for name, value in unused.items():
             if name in holding:
-                note = self._holder_note(here, name, holding, unused, dead)
+                note = lifetimes.holder_note(self.file, here, name, holding, unused, dead)
                 if note is not None:
                     holders.append(note)
             elif self._makes_tensor(value) and not self._small(value) and not lifetimes.kept_elsewhere(name, here.before):
@@ -1206,27 +1206,6 @@ class TensorKeptAlive(Rule):
             f"{what} cannot free {names}: still referenced though never used again, so it stays "
             f"alive into the next phase{note}; `del {', '.join(dead)}` first",
         )
-
-    def _holder_note(
-        self, here: lifetimes.Around, name: str, holding: dict[str, list[str]], unused: dict[str, ast.AST], dead: list[str]
-    ) -> str | None:
-        """``name`` keeps deleted objects alive: add it to ``dead`` with every other name still
-        binding what it holds (``del`` of all of them is what frees it), and say so; None when the
-        next phase still uses all it holds (deleting it would free nothing)."""
-        held = holding[name]
-        live = lifetimes.still_bound_contents(self.file, here, held, holding)
-        freeable = [n for n in live if n in unused]
-        if live and not freeable:
-            return None
-        for n in (name, *freeable):
-            if n not in dead:
-                dead.append(n)
-        spelled = ", ".join(f"`{h}`" for h in held)
-        kind = "deleted " if all(h in here.deleted for h in held) else ""
-        note = f"`{name}` holds {kind}{spelled}"
-        if live:
-            note += f", whose items are still bound to {', '.join(f'`{n}`' for n in live)}"
-        return note
 
     def _dead_keras_models(self, here: lifetimes.Around) -> tuple[list[str], list[str]]:
         """Keras models still bound and never used again, and the ``History`` objects ``fit`` returned
