@@ -188,11 +188,15 @@ def changes_every_iteration(file: "FileAnalysis", stmt: ast.stmt, expr: ast.AST)
     reads = {n.id for n in ast.walk(expr) if isinstance(n, ast.Name)}
     if not reads:
         return False
+    cache = file.__dict__.setdefault("_varying_names", {})  # per loop: every subscript store of it asks
     for loop in file.enclosing_loops(stmt):
-        varying = set(target_names(loop.target)) if isinstance(loop, (ast.For, ast.AsyncFor)) else set()
-        for node in iter_scope(loop):
-            if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
-                varying.update(target_names(node.target))
+        varying = cache.get(id(loop))
+        if varying is None:
+            varying = set(target_names(loop.target)) if isinstance(loop, (ast.For, ast.AsyncFor)) else set()
+            for node in iter_scope(loop):
+                if isinstance(node, ast.AugAssign) and isinstance(node.op, (ast.Add, ast.Sub)):
+                    varying.update(target_names(node.target))
+            cache[id(loop)] = varying
         if reads & varying:
             return True
     return False
