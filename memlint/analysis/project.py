@@ -505,27 +505,47 @@ class Project:
         if summary is None:
             return ""
         path = summary.path
-        seen: set[str] = {path}
-        frontier = [summary]
-        for _ in range(3):
-            next_frontier = []
-            for current in frontier:
-                for target in self._imported_files(current):
-                    if target.path not in seen:
-                        seen.add(target.path)
-                        next_frontier.append(target)
-            frontier = next_frontier
         digest = hashlib.sha256()
-        for dependency in sorted(seen - {path}):
-            digest.update(f"{dependency}\0{self.summaries[dependency].digest}\n".encode("utf-8", "surrogateescape"))
+        # the files it imports, three levels deep: each level a digest of the next (as a Merkle tree)
+        digest.update(b"".join(self._imports_digest(target, 2) for target in self._imported_files(summary)))
         digest.update(self._loading_digest)  # the loader rules read them project-wide
         # which rules run on the file at all (the pre-filter reads its callers' imports too)
         digest.update(",".join(sorted(self.caller_libraries(path))).encode())
-        for callee, sites in sorted(self._callees_under(summary.module), key=lambda item: item[0]):
-            for caller_summary, site in sites:
-                if caller_summary.path != path:
-                    digest.update(repr((callee, caller_summary.path, site)).encode("utf-8", "surrogateescape"))
+        for callee, _ in sorted(self._callees_under(summary.module), key=lambda item: item[0]):
+            digest.update(b"".join(token for caller_path, token in self._site_tokens(callee) if caller_path != path))
         return digest.hexdigest()
+
+    def _imports_digest(self, summary: FileSummary, depth: int) -> bytes:
+        """A file's digest together with those of what it imports, ``depth`` levels further."""
+        index = self.__dict__.get("_import_levels")
+        if index is None or index[0] is not self._callers_key:
+            index = self.__dict__["_import_levels"] = (self._callers_key, {})
+        key = (summary.path, depth)
+        found = index[1].get(key)
+        if found is None:
+            found = hashlib.sha256(f"{summary.path}\0{summary.digest}\n".encode("utf-8", "surrogateescape"))
+            if depth > 0:
+                found.update(b"".join(self._imports_digest(target, depth - 1) for target in self._imported_files(summary)))
+            found = index[1][key] = found.digest()
+        return found
+
+    def _site_tokens(self, callee: str) -> list[tuple[str, bytes]]:
+        """The call sites of ``callee`` as (calling file, bytes for a digest), made once per run."""
+        index = self.__dict__.get("_site_bytes")
+        if index is None or index[0] is not self._callers_key:
+            index = self.__dict__["_site_bytes"] = (self._callers_key, {})
+        found = index[1].get(callee)
+        if found is None:
+            found = index[1][callee] = [
+                (
+                    caller.path,
+                    f"{callee}\0{caller.path}\0{site.caller}\0{site.guard}\0{site.line}\0{site.column}\0{site.in_training_loop}\n".encode(
+                        "utf-8", "surrogateescape"
+                    ),
+                )
+                for caller, site in self.callers_by_callee.get(callee, ())
+            ]
+        return found
 
     def _imported_files(self, summary: FileSummary) -> list[FileSummary]:
         """The project files ``summary`` imports from (the longest module prefix of each import)."""

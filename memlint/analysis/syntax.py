@@ -157,14 +157,30 @@ _FIELDS: dict[type, tuple[str, ...]] = {}
 _SHARED_FIELDS = frozenset({"ctx", "op", "ops"})
 
 
-def children(node: ast.AST) -> list[ast.AST]:
-    """Direct child nodes in source order (faster than ``ast.iter_child_nodes``)."""
-    node_type = type(node)
+# Fields that hold a name, a number or a string, never a node: not looked at when walking.
+_SCALAR_FIELDS = frozenset({"type_comment", "kind", "conversion", "is_async", "simple", "level", "module", "asname", "tag"})
+_SCALAR_FIELDS_OF = {
+    ast.FunctionDef: {"name"}, ast.AsyncFunctionDef: {"name"}, ast.ClassDef: {"name"}, ast.ExceptHandler: {"name"},
+    ast.MatchAs: {"name"}, ast.MatchStar: {"name"}, ast.MatchMapping: {"rest"}, ast.MatchClass: {"kwd_attrs"},
+    ast.arg: {"arg"}, ast.keyword: {"arg"}, ast.Attribute: {"attr"},
+}
+
+
+def _node_fields(node_type: type) -> tuple[str, ...]:
+    """The fields of a node type that can hold child nodes, in source order."""
     fields = _FIELDS.get(node_type)
     if fields is None:
-        fields = _FIELDS[node_type] = tuple(f for f in node_type._fields if f not in _SHARED_FIELDS)
+        scalar = _SCALAR_FIELDS_OF.get(node_type, ())
+        fields = _FIELDS[node_type] = tuple(
+            f for f in node_type._fields if f not in _SHARED_FIELDS and f not in _SCALAR_FIELDS and f not in scalar
+        )
+    return fields
+
+
+def children(node: ast.AST) -> list[ast.AST]:
+    """Direct child nodes in source order (faster than ``ast.iter_child_nodes``)."""
     found: list[ast.AST] = []
-    for name in fields:
+    for name in _node_fields(type(node)):
         value = getattr(node, name, None)
         if value is None:
             continue
@@ -214,18 +230,33 @@ def link_parents(tree: ast.AST) -> list[ast.AST]:
     nodes = getattr(tree, "_ml_nodes", None)
     if nodes is not None:
         return nodes
-    nodes = []
+    nodes: list[ast.AST] = []
     stack = [tree]
+    # children() inlined, with the parent link set on the way: this runs over every node of every file
+    append, pop, extend, leaves, node_class = nodes.append, stack.pop, stack.extend, _LEAVES, ast.AST
     while stack:
-        node = stack.pop()
-        nodes.append(node)
-        if type(node) in _LEAVES:
+        node = pop()
+        append(node)
+        node_type = type(node)
+        if node_type in leaves:
             continue
-        kids = children(node)
-        for child in kids:
-            child._ml_parent = node  # type: ignore[attr-defined]
-        kids.reverse()
-        stack.extend(kids)
+        fields = _FIELDS.get(node_type) or _node_fields(node_type)
+        kids = []
+        for name in fields:
+            value = getattr(node, name, None)
+            if value is None:
+                continue
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_class):
+                        item._ml_parent = node  # type: ignore[attr-defined]
+                        kids.append(item)
+            elif isinstance(value, node_class):
+                value._ml_parent = node  # type: ignore[attr-defined]
+                kids.append(value)
+        if kids:
+            kids.reverse()
+            extend(kids)
     tree._ml_nodes = nodes  # type: ignore[attr-defined]
     return nodes
 
