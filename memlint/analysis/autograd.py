@@ -21,12 +21,15 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from memlint.analysis import facts
 from memlint.analysis.file import FileAnalysis
 from memlint.analysis.syntax import FunctionNode, ancestors, dotted, is_constant, iter_scope, last_name, parent, target_names
-from memlint.analysis.values import NUMBER, SEQ
+from memlint.analysis.values import GRAD, NUMBER, SEQ, UNKNOWN
+
+if TYPE_CHECKING:
+    from memlint.analysis.flow import Flow
 
 
 def receiver_name(expr: ast.AST) -> str | None:
@@ -668,6 +671,50 @@ def eval_regions(file: FileAnalysis, scope: ast.AST, events: ScopeEvents) -> lis
                 elif helper:
                     region.forwards.append((node, True))  # type: ignore[arg-type]
     return regions
+
+
+def grad_on_evaluation_loops(file: FileAnalysis, scope: ast.AST) -> frozenset[int]:
+    """Ids of the loops of ``scope`` that run a model in evaluation mode with autograd on: after
+    ``model.eval()``, an unguarded forward, nothing in the scope asking for gradients, and no caller
+    handing the result to a backward pass, in a file that trains (a backward pass elsewhere in it:
+    the model's parameters ask for gradients). What such a loop keeps keeps each batch's graph."""
+    if "backward" not in file.text:
+        return frozenset()
+    events = scope_events(file, scope)
+    if events.needs_grad or any(kind == "grad_input" for kind, _ in events.items):
+        return frozenset()
+    if isinstance(scope, FunctionNode) and any(result_feeds_training(o, c) for o, c in file.callers(scope)):
+        return frozenset()
+    return frozenset(
+        id(loop)
+        for region in eval_regions(file, scope, events)
+        if not region.needs_grad and not region.conditional
+        for call, _ in region.forwards
+        if file.guard_at(call) is None
+        for loop in file.enclosing_loops(call)
+    )
+
+
+def evaluation_loss(file: FileAnalysis, flow: "Flow", stmt: ast.stmt, expr: ast.AST) -> bool:
+    """``expr``, kept at ``stmt``, is a loss computed in a loop that evaluates with autograd on
+    (``criterion(out, y)``, read directly or through what the iteration binds before ``stmt``),
+    never through a number (``.item()``) or a detached read (``.data``, ``.detach()``)."""
+    from memlint.analysis.carry import depends_on
+
+    loops = grad_on_evaluation_loops(file, flow.scope)
+    loop = next((found for found in file.enclosing_loops(stmt) if id(found) in loops), None)
+    if loop is None or flow.value_of(expr).kind not in (UNKNOWN, GRAD):
+        return False
+    losses: set[str] = set()
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call) and facts.LOSS_NAME.search((last_name(node.func) or "").lstrip("_").lower()):
+            return True
+    for node in loop.body:  # type: ignore[attr-defined]
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Assign) and isinstance(inner.value, ast.Call) and (inner.lineno, inner.col_offset) < (stmt.lineno, stmt.col_offset):
+                if facts.LOSS_NAME.search((last_name(inner.value.func) or "").lstrip("_").lower()):
+                    losses.update(target_names(inner.targets[0]))
+    return bool(losses & depends_on(expr, loop.body, stmt))  # type: ignore[attr-defined]
 
 
 def guarded_elsewhere(file: FileAnalysis, scope: ast.AST) -> bool:

@@ -25,8 +25,8 @@ import ast
 from dataclasses import dataclass
 
 from memlint.analysis import facts
-from memlint.analysis.autograd import attributes_reaching_backward
-from memlint.analysis.carry import changes_every_iteration
+from memlint.analysis.autograd import attributes_reaching_backward, evaluation_loss, grad_on_evaluation_loops
+from memlint.analysis.carry import changes_every_iteration, loop_trains
 from memlint.analysis.effects import known_scalar, only_numeric_uses, reduces_first_param, stored_argument, used_as_mapping
 from memlint.analysis.flow import Flow, names_in, value_without
 from memlint.analysis.syntax import (
@@ -213,7 +213,7 @@ class AccumulatedGradTensor(Rule):
         loops = list(reversed(self.file.enclosing_loops(stmt)))
         if not loops and not (self._per_step(flow) and "." in base):
             return None
-        if not any(value_without(flow, v, excluded).grad for v in values):
+        if not any(value_without(flow, v, excluded).grad or evaluation_loss(self.file, flow, stmt, v) for v in values):
             return None
         text = ast.get_source_segment(self.file.text, target) or ast.unparse(target)
         return _Site(stmt, node, text, base, values, excluded, flow.statement_order(stmt), loops)
@@ -273,17 +273,9 @@ class AccumulatedGradTensor(Rule):
         return persistent
 
     def _steps_inside(self, flow: Flow, loops: list[ast.AST]) -> bool:
-        """Some loop the accumulator survives trains: a backward or optimizer step runs in it,
-        itself or through a helper (of this file or the project)."""
-        ids = {id(loop) for loop in loops}
-        if any(ids & {id(loop) for loop in stack} for _, stack in flow.step_calls):
-            return True
-        for _, stack, call in flow.local_calls:
-            if ids & {id(loop) for loop in stack}:
-                for owner, definition in self.file.resolve_call(call):
-                    if owner.flow(definition, 1).step_calls:
-                        return True
-        return False
+        """Some loop the accumulator survives trains (a backward or optimizer step runs in it, itself
+        or through a helper), or evaluates a model with autograd on."""
+        return loop_trains(self.file, flow, loops) or bool({id(loop) for loop in loops} & grad_on_evaluation_loops(self.file, flow.scope))
 
     def _in_file_update_reduces(self) -> bool:
         """A class here defines ``update(self, value)`` that itself detaches or ``.item()``s the
@@ -2119,5 +2111,77 @@ AccumulatedGradTensor.VALID += [
             return by_batch
         """,
         why="each slot holds a Python number",
+    ),
+]
+AccumulatedGradTensor.INVALID += [
+    Invalid(
+        """
+        import torch
+
+
+        def score_on_holdout(net, holdout, criterion):
+            net.eval()
+            running = 0
+            for images, labels in holdout:
+                predicted = net(images)
+                batch_cost = criterion(predicted, labels)
+                running += batch_cost
+            return running / len(holdout)
+
+
+        def fit(net, batches, criterion, opt):
+            for images, labels in batches:
+                opt.zero_grad()
+                criterion(net(images), labels).backward()
+                opt.step()
+        """,
+        line=10,
+        why="in a file that trains the model, a validation pass after `.eval()` with autograd on sums the loss tensors: every batch's graph "
+        "stays alive until the pass ends (zoogzog/chexnet#12)",
+    ),
+]
+AccumulatedGradTensor.VALID += [
+    Valid(
+        """
+        import torch
+
+
+        def score_on_holdout(net, holdout, criterion):
+            net.eval()
+            running = 0
+            for images, labels in holdout:
+                batch_cost = criterion(net(images), labels)
+                running += batch_cost.item()
+            return running / len(holdout)
+
+
+        def fit(net, batches, criterion, opt):
+            for images, labels in batches:
+                opt.zero_grad()
+                criterion(net(images), labels).backward()
+                opt.step()
+        """,
+        why="the validation pass sums Python numbers",
+    ),
+    Valid(
+        """
+        import torch
+
+
+        def frozen_probe(net, batches, criterion):
+            net.eval()
+            running = 0
+            for images, labels in batches:
+                running = running + criterion(net(images), labels)
+            return running
+
+
+        def fit(net, batches, criterion, opt):
+            for _ in range(5):
+                opt.zero_grad()
+                frozen_probe(net, batches, criterion).backward()
+                opt.step()
+        """,
+        why="the caller differentiates the summed loss: the graphs are needed",
     ),
 ]
