@@ -40,6 +40,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_bugs import mirror_git_dir  # noqa: E402  (one way to find a fetched mirror, shared)
+
 HERE = Path(__file__).resolve().parent
 REPOS_TSV = HERE / "realcode" / "repos.tsv"
 VERDICTS_TSV = HERE / "realcode" / "verdicts.tsv"
@@ -338,9 +341,9 @@ def materialize(repos: list[Repo], corpus: Path, mirrors: Path) -> int:
         if stamp.exists() and stamp.read_text().strip() == repo.commit:
             print(f"{repo.name}: already at {repo.commit[:12]}")
             continue
-        git_dir = mirrors / repo.folder / "repo"
-        if not git_dir.is_dir():
-            print(f"{repo.name}: no mirror at {git_dir} (fetch it with the search tool first)", file=sys.stderr)
+        git_dir = mirror_git_dir(mirrors, repo.name)  # a bare repository, or a clone with its .git folder
+        if git_dir is None:
+            print(f"{repo.name}: no mirror at {mirrors / repo.folder / 'repo'} (fetch it with the search tool first)", file=sys.stderr)
             failed += 1
             continue
         if dest.exists():

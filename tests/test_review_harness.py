@@ -164,7 +164,8 @@ def _git(cwd, *args):
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def test_materialize_writes_the_commit_and_skips_blobs_the_mirror_lacks(tmp_path):
+@pytest.mark.parametrize("layout", ["bare", "clone"])
+def test_materialize_writes_the_commit_and_skips_blobs_the_mirror_lacks(tmp_path, layout):
     work = tmp_path / "src"
     (work / "pkg").mkdir(parents=True)
     (work / "pkg" / "train.py").write_text("import torch\n")
@@ -176,8 +177,13 @@ def test_materialize_writes_the_commit_and_skips_blobs_the_mirror_lacks(tmp_path
     blob = subprocess.run(["git", "rev-parse", "HEAD:big.bin"], cwd=work, capture_output=True, text=True).stdout.strip()
     mirrors = tmp_path / "mirrors"
     (mirrors / "o+r").mkdir(parents=True)
-    (work / ".git").rename(mirrors / "o+r" / "repo")
-    (mirrors / "o+r" / "repo" / "objects" / blob[:2] / blob[2:]).unlink()  # as the snapshots lack big files
+    if layout == "bare":
+        (work / ".git").rename(mirrors / "o+r" / "repo")
+        git_dir = mirrors / "o+r" / "repo"
+    else:  # a clone: `repo/.git` beside a work tree, as `fetch` sometimes leaves it
+        work.rename(mirrors / "o+r" / "repo")
+        git_dir = mirrors / "o+r" / "repo" / ".git"
+    (git_dir / "objects" / blob[:2] / blob[2:]).unlink()  # as the snapshots lack big files
     corpus = tmp_path / "corpus"
     repo = review.Repo("o/r", commit, "torch", "why")
     assert review.materialize([repo], corpus, mirrors) == 0
