@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -75,6 +76,7 @@ class FileAnalysis:
         text: str,
         module_name: str | None = None,
         project: "ProjectView | None" = None,
+        project_modules: frozenset[str] | None = None,
     ) -> None:
         self.tree = tree
         self.path = path
@@ -87,6 +89,10 @@ class FileAnalysis:
         self.nodes = link_parents(tree)
         self.imports: dict[str, str] = {}
         self._collect_imports()
+        if project_modules is None and project is not None:
+            project_modules = project.project.modules
+        if project_modules and self.package:
+            self._imports_from_own_folder(project_modules)
         self._flows: dict[int, "Flow"] = {}
         self._returns: dict[int, tuple] = {}  # id(definition) -> (value, depth it was computed at)
 
@@ -109,6 +115,16 @@ class FileAnalysis:
         for node in local:
             for name, qualified in import_bindings(node, self.package):
                 self.imports.setdefault(name, qualified)
+
+    def _imports_from_own_folder(self, modules: frozenset[str]) -> None:
+        """``from util import load`` in ``pkg/train.py``, where the project has no top-level ``util``
+        but ``pkg/util.py``: the script runs from its own folder (Python puts it first on
+        ``sys.path``), so the name is ``pkg.util.load``. A standard library name stays one
+        (``import types`` beside a ``types.py`` of the package)."""
+        for name, qualified in self.imports.items():
+            head = qualified.split(".", 1)[0]
+            if head not in modules and head not in sys.stdlib_module_names and f"{self.package}.{head}" in modules:
+                self.imports[name] = f"{self.package}.{qualified}"
 
     @cached_property
     def libraries(self) -> frozenset[str]:

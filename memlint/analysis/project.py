@@ -327,7 +327,10 @@ class Project:
 
     @property
     def modules(self) -> frozenset[str]:
-        return frozenset(self.by_module)
+        cached = self.__dict__.get("_modules")
+        if cached is None or cached[0] is not self._callers_key:
+            cached = self.__dict__["_modules"] = (self._callers_key, frozenset(self.by_module))
+        return cached[1]
 
     # ------------------------------------------------------------------ names
     def summary(self, path: str) -> FileSummary | None:
@@ -803,7 +806,7 @@ def build_project(
 
             with cycle_collection_paused():
                 try:
-                    file = FileAnalysis(parse_python(text, key), key, text, modules[key])
+                    file = FileAnalysis(parse_python(text, key), key, text, modules[key], project_modules=project_modules)
                     summary = summarize(file, digest, project_modules)
                     file.release()
                 except (ParseFailure, RecursionError):
@@ -1011,7 +1014,8 @@ class WarmProjects:
         digest = digest_bytes(text.encode("utf-8", "surrogatepass"))
         current = project.summaries.get(absolute)
         if current is None or current.digest != digest:
-            summary = summarize(FileAnalysis(tree, absolute, text, name), digest, project.modules | {name})
+            modules = project.modules | {name}
+            summary = summarize(FileAnalysis(tree, absolute, text, name, project_modules=modules), digest, modules)
             project.add(summary)
             project.remember_text(absolute, text)
         return ProjectView(project)

@@ -13,7 +13,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
-from memlint.analysis.syntax import FunctionNode, iter_scope, last_name, parent, target_names
+from memlint.analysis.syntax import FunctionNode, dotted, iter_scope, last_name, parent, target_names
 
 if TYPE_CHECKING:
     from memlint.analysis.file import FileAnalysis
@@ -286,12 +286,18 @@ def leading_rows(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> int | N
         return None
     if isinstance(expr, ast.Name):
         bound = _binding(file, expr)
-        return leading_rows(file, bound, depth + 1) if bound is not None else None
+        if bound is not None:
+            return leading_rows(file, bound, depth + 1)
+        returned = _returned_part(file, expr)  # `x_train, x_test = load()`: what `load` returns there
+        return leading_rows(*returned, depth + 1) if returned is not None else None
     if isinstance(expr, ast.BinOp):
         for side, other in ((expr.left, expr.right), (expr.right, expr.left)):
             if isinstance(other, ast.Constant) or literal_count(file, other) is not None:
                 return leading_rows(file, side, depth + 1)
-        return None
+        # `(x - mu) / std`: arithmetic with arrays broadcasts to the rows of the side that has more than one
+        rows = [leading_rows(file, side, depth + 1) for side in (expr.left, expr.right)]
+        known = [r for r in rows if r is not None and r > 1]
+        return known[0] if len(known) == 1 and None in rows else None
     if isinstance(expr, ast.Subscript):
         first = expr.slice.elts[0] if isinstance(expr.slice, ast.Tuple) and expr.slice.elts else expr.slice
         if isinstance(first, ast.Constant) and first.value is None:
@@ -313,6 +319,34 @@ def leading_rows(file: "FileAnalysis", expr: ast.AST, depth: int = 0) -> int | N
         if library and expr.args and (method in ROW_KEEPING_METHODS or method in _ELEMENTWISE_FUNCTIONS or method in _LEGACY_CONSTRUCTORS):
             return leading_rows(file, expr.args[0], depth + 1)
     return None
+
+
+def _returned_part(file: "FileAnalysis", name: ast.Name) -> "tuple[FileAnalysis, ast.AST] | None":
+    """``a, b = helper(...)`` read at ``name``: the element of the one tuple ``helper`` returns (in this
+    file or another project file) that binds it, with the file it is in."""
+    scope = file.enclosing_function(name) or file.tree
+    point = file.statement_of(name) or name
+    found = None
+    for node in iter_scope(scope):  # the last binding of the name before it is read must be the unpacking
+        if getattr(node, "lineno", point.lineno) >= point.lineno:  # type: ignore[attr-defined]
+            continue
+        if isinstance(node, ast.Assign) and any(name.id in target_names(t) for t in node.targets):
+            target = node.targets[0]
+            names = [dotted(e) for e in target.elts] if isinstance(target, ast.Tuple) else []
+            found = (node.value, names.index(name.id), len(names)) if isinstance(node.value, ast.Call) and name.id in names else None
+        elif name.id in _bound_by(node):
+            found = None
+    if found is None:
+        return None
+    call, index, width = found
+    definitions = file.resolve_call(call)
+    if len(definitions) != 1:
+        return None
+    owner, function = definitions[0]
+    returns = [n for n in iter_scope(function) if isinstance(n, ast.Return)]
+    if len(returns) != 1 or not isinstance(returns[0].value, ast.Tuple) or len(returns[0].value.elts) != width:
+        return None
+    return owner, returns[0].value.elts[index]
 
 
 def _sliced_rows(file: "FileAnalysis", piece: ast.Slice) -> int | None:

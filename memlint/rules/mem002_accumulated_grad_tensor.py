@@ -2185,3 +2185,47 @@ AccumulatedGradTensor.VALID += [
         why="the caller differentiates the summed loss: the graphs are needed",
     ),
 ]
+AccumulatedGradTensor.INVALID += [
+    Invalid(
+        {
+            "course/__init__.py": "",
+            "course/stepping.py": """
+                def one_update(net, batch, criterion, opt):
+                    opt.zero_grad()
+                    cost = criterion(net(batch[0]), batch[1])
+                    cost.backward()
+                    opt.step()
+                    return cost
+            """,
+            "course/run.py": """
+                import torch
+                from stepping import one_update
+
+
+                def fit(net, loader, criterion, opt, epochs):
+                    for epoch in range(epochs):
+                        epoch_cost = 0
+                        for batch in loader:
+                            epoch_cost += one_update(net, batch, criterion, opt)
+                        print(epoch, epoch_cost)
+            """,
+        },
+        path="course/run.py",
+        line=9,
+        fixed="""
+                import torch
+                from stepping import one_update
+
+
+                def fit(net, loader, criterion, opt, epochs):
+                    for epoch in range(epochs):
+                        epoch_cost = 0
+                        for batch in loader:
+                            epoch_cost += one_update(net, batch, criterion, opt).detach()
+                        print(epoch, epoch_cost)
+            """,
+        applicability="safe",
+        why="the script imports its step helper from its own folder (`from stepping import ...`, run as "
+        "`python course/run.py`): the loss it returns still carries the graph",
+    ),
+]

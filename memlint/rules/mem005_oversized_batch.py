@@ -936,3 +936,35 @@ OversizedBatch.INVALID += [
         why="slicing columns, not rows, inside the loop is no walk over the set",
     ),
 ]
+OversizedBatch.VALID += [
+    Valid(
+        {
+            "lessons/__init__.py": "",
+            "lessons/prep.py": """
+                import numpy as np
+
+
+                def split_rows(table):
+                    rows = np.asarray(table, dtype=np.float32)
+                    x_train = rows[:-200]
+                    x_test = rows[-200:]
+                    scale = x_train.std(axis=0) + 1e-6
+                    x_test = (x_test - x_train.mean(axis=0)) / scale
+                    return x_train, x_test
+            """,
+            "lessons/fit_mlp.py": """
+                import numpy as np
+                import torch
+                from prep import split_rows
+
+                x_train, x_test = split_rows(np.load("table.npy"))
+                x_test = torch.from_numpy(x_test).float()
+                net = torch.nn.Linear(16, 2)
+                with torch.no_grad():
+                    print(net(x_test).argmax(1))
+            """,
+        },
+        why="the helper in the script's own folder cuts the split to its last 200 rows (normalised by "
+        "broadcasting): one batch, counted across the files",
+    ),
+]

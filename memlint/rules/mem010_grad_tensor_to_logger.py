@@ -34,6 +34,7 @@ import re
 
 from memlint.analysis import facts
 from memlint.analysis.effects import used_as_mapping
+from memlint.analysis.sizes import binding_before
 from memlint.analysis.values import MODEL
 from memlint.analysis.syntax import FunctionNode, ancestors, dotted, iter_scope, last_name, target_names
 from memlint.fixes import append_method
@@ -134,7 +135,8 @@ def _grad_leaves(flow, arg: ast.AST) -> list[ast.AST]:  # type: ignore[no-untype
         return [leaf for k in arg.keywords for leaf in _grad_leaves(flow, k.value)]
     if isinstance(arg, (ast.List, ast.Tuple)):
         return [leaf for element in arg.elts for leaf in _grad_leaves(flow, element)]
-    if isinstance(arg, ast.Call) and _MODEL_HANDLE.match(last_name(arg.func) or ""):
+    handle = binding_before(flow.scope, arg.id, arg) if isinstance(arg, ast.Name) else arg  # `net = unwrap_model(...)`
+    if isinstance(handle, ast.Call) and _MODEL_HANDLE.match(last_name(handle.func) or ""):
         return []  # `unwrap_model(unet)`: the model itself, handed to a validation helper
     value = flow.value_of(arg)
     return [arg] if value.grad and value.kind != MODEL else []
@@ -1039,5 +1041,30 @@ GradTensorToLogger.VALID = [
                 log(model(image))
         """,
         why="no backward pass in sight: nothing says these outputs carry a graph (MEM001's question)",
+    ),
+]
+GradTensorToLogger.VALID += [
+    Valid(
+        """
+        import torch
+
+
+        def log_validation(net, history):
+            history.append(net)
+            return history
+
+
+        def train(wrapper, loader, optimizer, accelerator, history):
+            def unwrap_model(model):
+                return accelerator.unwrap_model(model)
+
+            for x, y in loader:
+                loss = wrapper(x).sum()
+                loss.backward()
+                optimizer.step()
+            inner = unwrap_model(wrapper.net)
+            log_validation(inner, history)
+        """,
+        why="the name holds the unwrapped model, handed to the validation helper (diffusers' PixArt ControlNet script)",
     ),
 ]
