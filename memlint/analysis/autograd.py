@@ -678,6 +678,13 @@ def grad_on_evaluation_loops(file: FileAnalysis, scope: ast.AST) -> frozenset[in
     ``model.eval()``, an unguarded forward, nothing in the scope asking for gradients, and no caller
     handing the result to a backward pass, in a file that trains (a backward pass elsewhere in it:
     the model's parameters ask for gradients). What such a loop keeps keeps each batch's graph."""
+    memo = file.__dict__.setdefault("_grad_on_evaluation_loops", {})
+    if id(scope) not in memo:
+        memo[id(scope)] = _grad_on_evaluation_loops(file, scope)
+    return memo[id(scope)]
+
+
+def _grad_on_evaluation_loops(file: FileAnalysis, scope: ast.AST) -> frozenset[int]:
     if "backward" not in file.text:
         return frozenset()
     events = scope_events(file, scope)
