@@ -518,28 +518,31 @@ class Project:
             digest.update(b"".join(token for caller_path, token in self._site_tokens(callee) if caller_path != path))
         return digest.hexdigest()
 
+    def _run_index(self, name: str) -> dict:
+        """A memo of the joined summaries, emptied whenever a summary is added (``add``)."""
+        held = self.__dict__.get(name)
+        if held is None or held[0] is not self._callers_key:
+            held = self.__dict__[name] = (self._callers_key, {})
+        return held[1]
+
     def _imports_digest(self, summary: FileSummary, depth: int) -> bytes:
         """A file's digest together with those of what it imports, ``depth`` levels further."""
-        index = self.__dict__.get("_import_levels")
-        if index is None or index[0] is not self._callers_key:
-            index = self.__dict__["_import_levels"] = (self._callers_key, {})
+        index = self._run_index("_import_levels")
         key = (summary.path, depth)
-        found = index[1].get(key)
+        found = index.get(key)
         if found is None:
             found = hashlib.sha256(f"{summary.path}\0{summary.digest}\n".encode("utf-8", "surrogateescape"))
             if depth > 0:
                 found.update(b"".join(self._imports_digest(target, depth - 1) for target in self._imported_files(summary)))
-            found = index[1][key] = found.digest()
+            found = index[key] = found.digest()
         return found
 
     def _site_tokens(self, callee: str) -> list[tuple[str, bytes]]:
         """The call sites of ``callee`` as (calling file, bytes for a digest), made once per run."""
-        index = self.__dict__.get("_site_bytes")
-        if index is None or index[0] is not self._callers_key:
-            index = self.__dict__["_site_bytes"] = (self._callers_key, {})
-        found = index[1].get(callee)
+        index = self._run_index("_site_bytes")
+        found = index.get(callee)
         if found is None:
-            found = index[1][callee] = [
+            found = index[callee] = [
                 (
                     caller.path,
                     f"{callee}\0{caller.path}\0{site.caller}\0{site.guard}\0{site.line}\0{site.column}\0{site.in_training_loop}\n".encode(
@@ -552,10 +555,8 @@ class Project:
 
     def _imported_files(self, summary: FileSummary) -> list[FileSummary]:
         """The project files ``summary`` imports from (the longest module prefix of each import)."""
-        index = self.__dict__.get("_imported")
-        if index is None or index[0] is not self._callers_key:
-            index = self.__dict__["_imported"] = (self._callers_key, {})
-        found = index[1].get(summary.path)
+        index = self._run_index("_imported")
+        found = index.get(summary.path)
         if found is None:
             found = []
             for qualified in summary.imports.values():
@@ -564,7 +565,7 @@ class Project:
                     if target is not None:
                         found.append(target)
                         break
-            index[1][summary.path] = found
+            index[summary.path] = found
         return found
 
     @property
